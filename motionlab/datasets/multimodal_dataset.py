@@ -1,0 +1,217 @@
+"""Windows over time-synced ``<seq>.<feature>.npy`` arrays: the generic dataset of Transflower.
+
+A window is (sequence, start frame ``s``). Modality ``m`` with length ``L`` and time offset ``o``
+contributes frames ``[s + o, s + o + L)``. A start is valid when every modality's frames lie
+inside the sequence, so ``s`` runs from ``max(0, -min(o))`` to ``T - max(o + L)`` in steps of
+``--window_hop``. Arrays are memory-mapped and opened lazily in each worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from motionlab.datasets.base_dataset import BaseDataset
+from motionlab.training.options import add_bool_option, add_list_option
+from motionlab.utils.errors import MotionlabError
+from motionlab.utils.io import read_json
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def split_file(data_dir, split: str) -> Path:
+    return Path(data_dir) / f"base_filenames_{split}.txt"
+
+
+def read_split(data_dir, split: str) -> list[str]:
+    """Sequence ids of a split (one a line, blank lines and #comments ignored)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise MotionlabError(f"data folder {data_dir} does not exist (run `motionlab prepare` or `motionlab make-demo-data`)")
+    f = split_file(data_dir, split)
+    if not f.exists():
+        raise MotionlabError(f"{f}: split file missing (expected one sequence id per line)")
+    return [line.strip() for line in f.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def feature_path(data_dir, seq: str, feature: str) -> Path:
+    return Path(data_dir) / f"{seq}.{feature}.npy"
+
+
+def open_feature(data_dir, seq: str, feature: str, check_finite: bool = True) -> np.ndarray:
+    """Memory-map one feature array, checking it is a finite rank-2 array."""
+    path = feature_path(data_dir, seq, feature)
+    if not path.exists():
+        raise MotionlabError(f"{path}: missing: sequence '{seq}' is listed in a split but has no '{feature}' feature file")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        raise MotionlabError(f"{path}: not a numeric .npy array ({e})") from None
+    if arr.ndim != 2:
+        raise MotionlabError(f"{path}: expected a rank-2 array (frames x features), found shape {arr.shape}")
+    if check_finite and arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise MotionlabError(f"{path}: contains {int(bad.sum())} NaN/inf values (first at frame {r}, column {c})")
+    return arr
+
+
+def window_starts(length: int, lengths: list[int], offsets: list[int], hop: int) -> range:
+    """Valid window starts for a sequence of ``length`` frames (see module docstring)."""
+    first = max(0, -min(offsets))
+    last = length - max(o + n for o, n in zip(offsets, lengths))
+    return range(first, last + 1, hop) if last >= first else range(0)
+
+
+class MultimodalDataset(BaseDataset):
+    """Windows of several input and output modalities over time-synced feature arrays."""
+
+    @staticmethod
+    def modify_commandline_options(parser):
+        add_list_option(parser, "--input_modalities", str, ["audio", "motion"], "feature names fed to the model")
+        add_list_option(parser, "--output_modalities", str, ["motion"], "feature names the model predicts")
+        add_list_option(parser, "--input_lengths", int, [20, 10], "window length per input modality (frames)")
+        add_list_option(parser, "--output_lengths", int, [1], "window length per output modality (frames)")
+        add_list_option(parser, "--input_time_offsets", int, [], "start offset per input modality (default 0s)")
+        add_list_option(parser, "--output_time_offsets", int, [], "start offset per output modality (default 0s)")
+        parser.add_argument("--window_hop", type=int, default=1, help="frames between consecutive window starts")
+        add_bool_option(parser, "--fix_lengths", False, "trim each sequence's modalities to the shortest (in memory)")
+        add_bool_option(parser, "--check_finite", True, "scan arrays for NaN/inf once when the dataset opens")
+        return parser
+
+    def __init__(self, opt, split: str = "train"):
+        super().__init__(opt, split)
+        self.data_dir = Path(opt.data_dir)
+        self.inputs, self.outputs = list(opt.input_modalities), list(opt.output_modalities)
+        self.modalities = self.inputs + self.outputs
+        self.lengths, self.offsets = self._window_spec(opt)
+        if opt.window_hop < 1:
+            raise MotionlabError(f"--window_hop must be >= 1, got {opt.window_hop}")
+
+        self.sequences = read_split(self.data_dir, split)
+        names = list(dict.fromkeys(self.modalities))  # a modality may be both input and output
+        self.speaker_names, speaker_of = self._read_speakers()
+        dims: dict[str, int] = {}
+        self.seq_ids, self.seq_lengths, self.seq_speakers = [], [], []
+        starts, skipped = [], []
+        for seq in self.sequences:
+            arrays = {n: open_feature(self.data_dir, seq, n, opt.check_finite) for n in names}
+            for n, a in arrays.items():
+                if dims.setdefault(n, a.shape[1]) != a.shape[1]:
+                    raise MotionlabError(f"{feature_path(self.data_dir, seq, n)}: has {a.shape[1]} features, other sequences have {dims[n]}")
+            length = self._common_length(seq, arrays, opt.fix_lengths)
+            seq_starts = window_starts(length, self.lengths, self.offsets, opt.window_hop)
+            if len(seq_starts) == 0:
+                skipped.append(seq)
+                continue
+            k = len(self.seq_ids)
+            self.seq_ids.append(seq)
+            self.seq_lengths.append(length)
+            self.seq_speakers.append(speaker_of.get(seq, -1) if speaker_of else -1)
+            starts.append(np.stack([np.full(len(seq_starts), k), np.asarray(seq_starts)], 1))
+        if skipped:
+            log.warning(
+                "%s split: skipped %d of %d sequences shorter than one window (%d frames needed): %s",
+                split, len(skipped), len(self.sequences), max(o + n for o, n in zip(self.offsets, self.lengths)) - min(0, min(self.offsets)),
+                ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+            )
+        # One int64 (N, 2) table of (sequence index, start frame): enumerated once, cheap to pickle.
+        self.windows = np.concatenate(starts) if starts else np.zeros((0, 2), dtype=np.int64)
+        self.feature_dims = dims
+        self.input_dims = [dims[n] for n in self.inputs]
+        self.output_dims = [dims[n] for n in self.outputs]
+        self.num_speakers = len(self.speaker_names)
+        self._arrays: dict | None = None
+
+    def _window_spec(self, opt):
+        ni, no = len(self.inputs), len(self.outputs)
+        if ni == 0 or no == 0:
+            raise MotionlabError("--input_modalities and --output_modalities must each name at least one feature")
+        spec = {}
+        for name, lst, n, default in (
+            ("input_lengths", opt.input_lengths, ni, None),
+            ("output_lengths", opt.output_lengths, no, None),
+            ("input_time_offsets", opt.input_time_offsets, ni, 0),
+            ("output_time_offsets", opt.output_time_offsets, no, 0),
+        ):
+            lst = list(lst) if lst else ([default] * n if default is not None else [])
+            if len(lst) != n:
+                what = "input" if name.startswith("input") else "output"
+                raise MotionlabError(f"--{name} has {len(lst)} values {lst} but there are {n} {what} modalities {self.inputs if what == 'input' else self.outputs}")
+            spec[name] = lst
+        if any(n < 1 for n in spec["input_lengths"] + spec["output_lengths"]):
+            raise MotionlabError(f"window lengths must be >= 1, got input {spec['input_lengths']} output {spec['output_lengths']}")
+        lengths = spec["input_lengths"] + spec["output_lengths"]
+        offsets = spec["input_time_offsets"] + spec["output_time_offsets"]
+        return lengths, offsets
+
+    def _common_length(self, seq, arrays, fix_lengths: bool) -> int:
+        lens = {n: a.shape[0] for n, a in arrays.items()}
+        shortest = min(lens.values())
+        if len(set(lens.values())) > 1:
+            detail = ", ".join(f"{n}: {l}" for n, l in lens.items())
+            if not fix_lengths:
+                raise MotionlabError(f"{self.data_dir}: sequence '{seq}' has modalities of different lengths ({detail}); pass --fix_lengths to trim them to the shortest")
+            log.warning("sequence '%s': trimming modalities to %d frames (%s)", seq, shortest, detail)
+        return shortest
+
+    def _read_speakers(self):
+        path = self.data_dir / "speakers.json"
+        if not path.exists():
+            return [], {}
+        labels = read_json(path)
+        if not isinstance(labels, dict):
+            raise MotionlabError(f"{path}: expected a JSON object mapping sequence id -> speaker label")
+        names = sorted({str(v) for v in labels.values()})
+        index = {n: i for i, n in enumerate(names)}
+        missing = [s for s in self.sequences if s not in labels]
+        if missing:
+            raise MotionlabError(f"{path}: no speaker label for sequence(s) {', '.join(missing[:5])}")
+        return names, {s: index[str(labels[s])] for s in self.sequences}
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getstate__(self):  # memory maps are reopened in each worker, never pickled
+        state = dict(self.__dict__)
+        state["_arrays"] = None
+        return state
+
+    def _array(self, k: int, name: str) -> np.ndarray:
+        if self._arrays is None:
+            self._arrays = {}
+        key = (k, name)
+        if key not in self._arrays:
+            self._arrays[key] = np.load(feature_path(self.data_dir, self.seq_ids[k], name), mmap_mode="r")
+        return self._arrays[key]
+
+    def window(self, index: int) -> tuple[int, int]:
+        k, s = self.windows[index]
+        return int(k), int(s)
+
+    def __getitem__(self, index: int) -> dict:
+        k, s = self.window(index)
+        cut = [
+            np.array(self._array(k, n)[s + o : s + o + L], dtype=np.float32)
+            for n, L, o in zip(self.modalities, self.lengths, self.offsets)
+        ]
+        item = {"inputs": cut[: len(self.inputs)], "outputs": cut[len(self.inputs) :], "index": index}
+        if self.num_speakers:
+            item["speaker"] = self.seq_speakers[k]
+        return item
+
+    def sequence_arrays(self, seq: str) -> dict[str, np.ndarray]:
+        """Whole (trimmed) arrays of one sequence for every modality: used by generation."""
+        return load_sequence(self.data_dir, seq, list(dict.fromkeys(self.modalities)), fix_lengths=True)
+
+
+def load_sequence(data_dir, seq: str, features: list[str], fix_lengths: bool = True) -> dict[str, np.ndarray]:
+    """Load whole arrays of one sequence (float32), trimmed to their common length."""
+    arrays = {n: open_feature(data_dir, seq, n) for n in features}
+    n = min(a.shape[0] for a in arrays.values())
+    return {k: np.array(a[:n], dtype=np.float32) for k, a in arrays.items()}

@@ -1,0 +1,1 @@
+"""Feature extraction: audio, motion (BVH), keypoints, text, scalers and importers of published layouts."""

@@ -1,0 +1,1 @@
+"""Training: option aggregation (options.py), the entry point (train.py) and callbacks."""
