@@ -1,0 +1,80 @@
+"""The ``motionlab`` command: train, generate, info, make-demo-data (and more as they are added)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from motionlab.utils.errors import MotionlabError
+
+
+def _info(argv) -> int:
+    p = argparse.ArgumentParser(prog="motionlab info", description="List registered models and datasets.")
+    p.add_argument("--plugins", default="", help="extra plugin modules, comma-separated")
+    args = p.parse_args(argv)
+    from motionlab import registry
+    from motionlab.datasets import registered_datasets
+    from motionlab.models import registered_models
+
+    registry.add_plugin_modules(args.plugins)
+    for title, found in (("models", registered_models()), ("datasets", registered_datasets())):
+        print(f"{title}:")
+        width = max((len(n) for n in found), default=0)
+        for name, cls in sorted(found.items()):
+            print(f"  {name.ljust(width)}  {registry.describe(cls)}")
+    return 0
+
+
+def _make_demo_data(argv) -> int:
+    p = argparse.ArgumentParser(prog="motionlab make-demo-data", description="Write the synthetic demo dataset.")
+    p.add_argument("dir", help="output folder (e.g. data/demo)")
+    p.add_argument("--sequences", type=int, default=24)
+    p.add_argument("--seconds", type=float, default=16.0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from motionlab.datasets.demo_data import make_demo_data
+
+    out = make_demo_data(args.dir, args.sequences, args.seconds, args.seed)
+    print(f"motionlab: demo data written to {out}")
+    return 0
+
+
+def _train(argv) -> int:
+    from motionlab.training.train import main
+
+    return main(argv)
+
+
+def _generate(argv) -> int:
+    from motionlab.inference.generate import main
+
+    return main(argv)
+
+
+COMMANDS = {
+    "train": (_train, "train a model (options: motionlab train --help)"),
+    "generate": (_generate, "generate from a trained experiment"),
+    "info": (_info, "list registered models and datasets"),
+    "make-demo-data": (_make_demo_data, "write the synthetic demo dataset"),
+}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: motionlab <command> [options]\n\ncommands:")
+        for name, (_, help_) in COMMANDS.items():
+            print(f"  {name:16s}{help_}")
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\nmotionlab: unknown command '{argv[0]}'", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        return COMMANDS[argv[0]][0](argv[1:])
+    except MotionlabError as e:
+        print(f"motionlab {argv[0]}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Import "Dance with Melody" (Tang, Jia & Mao 2018) takes into the standard data folder.
+
+Layout: one folder per take with ``skeletons.json`` (``length`` N, ``skeletons`` N x 23 x 3
+root-relative positions, ``center`` N x 3 root trajectory), ``audio.mp3`` (the whole song) and
+``config.json`` (``start_position``/``end_position`` in music frames at 25 fps). Motion frame 0
+is music time ``start_position / fps``, so the song is cut there and to exactly the motion's
+duration (``end_position`` can disagree with N by up to 56 frames; the motion length wins) and
+written as ``<take>.wav`` for the audio extractor; the motion becomes
+``<take>.keypoints3d_25fps.npy`` (23 x 3 positions, then the centre).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from motionlab.feature_extraction.importers import check_seq_id, write_index, write_wav
+from motionlab.feature_extraction.keypoints import keypoint_columns, keypoints_to_features
+from motionlab.feature_extraction.meta import write_feature_meta
+from motionlab.utils.errors import MotionlabError
+from motionlab.utils.io import save_npy
+
+log = logging.getLogger(__name__)
+
+N_JOINTS = 23
+TAKE_FILES = ("skeletons.json", "audio.mp3", "config.json")
+
+
+def motion_feature_name(fps: float) -> str:
+    return f"keypoints3d_{fps:g}fps"
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MotionlabError(f"{path}: file not found (a Dance with Melody take needs {', '.join(TAKE_FILES)})") from None
+    except json.JSONDecodeError as e:
+        raise MotionlabError(f"{path}: not valid JSON ({e})") from None
+
+
+def _require(obj, keys, path: Path):
+    if not isinstance(obj, dict):
+        raise MotionlabError(f"{path}: expected a JSON object with keys {list(keys)}, found {type(obj).__name__}")
+    for k in keys:
+        if k not in obj:
+            raise MotionlabError(f"{path}: missing key '{k}' (expected keys {list(keys)}, found {sorted(obj)})")
+
+
+def _array(value, path: Path, key: str, shape: tuple) -> np.ndarray:
+    """``value`` as float64 of ``shape`` (None matches any size), else an error naming the key."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise MotionlabError(f"{path}: '{key}' is not a rectangular numeric array (expected shape {shape})") from None
+    if a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
+        want = " x ".join("N" if s is None else str(s) for s in shape)
+        raise MotionlabError(f"{path}: '{key}' expected shape {want}, found {a.shape}")
+    if not np.isfinite(a).all():
+        t = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise MotionlabError(f"{path}: '{key}' contains NaN/inf (first at frame {t})")
+    return a
+
+
+def _read_take(take_dir: Path, fps: float) -> dict:
+    """Validate one take and return its motion array and audio cut (nothing written yet)."""
+    import soundfile as sf
+
+    for name in TAKE_FILES:
+        if not (take_dir / name).exists():
+            raise MotionlabError(f"{take_dir / name}: file not found (a Dance with Melody take needs {', '.join(TAKE_FILES)})")
+    skel_path, cfg_path, audio_path = take_dir / "skeletons.json", take_dir / "config.json", take_dir / "audio.mp3"
+    sk = _load_json(skel_path)
+    _require(sk, ("length", "skeletons", "center"), skel_path)
+    skeletons = _array(sk["skeletons"], skel_path, "skeletons", (None, N_JOINTS, 3))
+    n = skeletons.shape[0]
+    center = _array(sk["center"], skel_path, "center", (n, 3))
+    if int(sk["length"]) != n:
+        raise MotionlabError(f"{skel_path}: 'length' says {sk['length']} frames but 'skeletons' has {n}")
+    if n == 0:
+        raise MotionlabError(f"{skel_path}: expected at least one frame, found 0")
+    cfg = _load_json(cfg_path)
+    _require(cfg, ("start_position", "end_position"), cfg_path)
+    start, end = int(cfg["start_position"]), int(cfg["end_position"])
+    if start < 0 or end < start:
+        raise MotionlabError(f"{cfg_path}: expected 0 <= start_position <= end_position, found {start}, {end}")
+    try:
+        info = sf.info(str(audio_path))
+    except Exception as e:  # libsndfile raises its own error types for unreadable files
+        raise MotionlabError(f"{audio_path}: cannot decode audio ({e})") from None
+    sr = info.samplerate
+    first = int(round(start / fps * sr))
+    n_samples = int(round(n / fps * sr))
+    if first + n_samples > info.frames:
+        raise MotionlabError(
+            f"{audio_path}: song too short: motion needs {n / fps:.3f} s from {start / fps:.3f} s "
+            f"(up to sample {first + n_samples}), found {info.frames} samples ({info.frames / sr:.3f} s)"
+        )
+    if end - start != n:
+        log.info("%s: music span %d frames, motion %d frames; audio cut to the motion length", take_dir.name, end - start, n)
+    motion = np.concatenate([keypoints_to_features(skeletons, root_joint=None), center.astype(np.float32)], 1)
+    return {
+        "take": check_seq_id(take_dir.name, str(take_dir)),
+        "motion": motion,
+        "audio_path": audio_path,
+        "sr": sr,
+        "first_sample": first,
+        "n_samples": n_samples,
+        "start_position": start,
+        "end_position": end,
+        "offset_seconds": start / fps,
+        "n_frames": n,
+    }
+
+
+def find_takes(src_dir) -> list[Path]:
+    """Take folders: sub-folders holding any of the take files (a partial take is an error later)."""
+    src_dir = Path(src_dir)
+    if not src_dir.is_dir():
+        raise MotionlabError(f"{src_dir}: Dance with Melody folder not found")
+    takes = sorted(d for d in src_dir.iterdir() if d.is_dir() and any((d / f).exists() for f in TAKE_FILES))
+    if not takes:
+        raise MotionlabError(f"{src_dir}: no take folders found (expected sub-folders with {', '.join(TAKE_FILES)})")
+    return takes
+
+
+def import_dance_melody(
+    src_dir,
+    out_dir,
+    fps: float = 25,
+    val_takes: Iterable[str] = (),
+    test_takes: Iterable[str] = (),
+    wav_subtype: str = "FLOAT",
+) -> list[dict]:
+    """Import every take under ``src_dir`` into ``out_dir``; returns one dict per take.
+
+    Takes go to the train split unless named in ``val_takes``/``test_takes`` (the layout has no
+    split of its own). Each returned dict has ``take``, ``start_position``, ``end_position``,
+    ``offset_seconds`` (song time of motion frame 0), ``n_frames``, ``sr`` and ``n_samples``.
+    The wav keeps the song's rate and channels; FLOAT keeps the decoded samples exact.
+    """
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    val_takes, test_takes = set(val_takes), set(test_takes)
+    takes = [_read_take(d, fps) for d in find_takes(src_dir)]  # validate everything before writing
+    names = {t["take"] for t in takes}
+    unknown = (val_takes | test_takes) - names
+    if unknown:
+        raise MotionlabError(f"{src_dir}: val/test takes {sorted(unknown)} not found; found takes {sorted(names)}")
+    feature = motion_feature_name(fps)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits, results = {}, []
+    for t in takes:
+        audio, sr = sf.read(str(t["audio_path"]), start=t["first_sample"], frames=t["n_samples"], dtype="float32", always_2d=False)
+        if len(audio) != t["n_samples"]:
+            raise MotionlabError(f"{t['audio_path']}: expected {t['n_samples']} samples from sample {t['first_sample']}, decoded {len(audio)}")
+        save_npy(out_dir / f"{t['take']}.{feature}.npy", t["motion"])
+        write_wav(out_dir / f"{t['take']}.wav", audio, sr, subtype=wav_subtype)
+        splits[t["take"]] = "test" if t["take"] in test_takes else "val" if t["take"] in val_takes else "train"
+        results.append({k: t[k] for k in ("take", "start_position", "end_position", "offset_seconds", "n_frames", "sr", "n_samples")})
+    columns = keypoint_columns(N_JOINTS, 3) + ["center_x", "center_y", "center_z"]
+    settings = {
+        "source": "dance_with_melody",
+        "src_dir": str(src_dir),
+        "positions": "joints relative to the root, then the root trajectory (world = joint + center)",
+        "audio": "<take>.wav cut from audio.mp3 at start_position/fps for n_frames/fps seconds",
+        "takes": {r["take"]: {"start_position": r["start_position"], "offset_seconds": r["offset_seconds"]} for r in results},
+    }
+    write_feature_meta(out_dir, feature, fps, columns, settings, "motion")
+    write_index(out_dir, splits)
+    return results

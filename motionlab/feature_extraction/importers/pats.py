@@ -1,0 +1,216 @@
+"""Import PATS (Pose, Audio, Transcript, Style; Ahuja et al. 2020) into the standard data folder.
+
+Layout: ``cmu_intervals_df.csv`` (one row per interval: ``interval_id``, ``speaker``,
+``dataset`` = train/dev/test) and ``processed/<speaker>/<interval_id>.h5`` holding
+``pose/data`` and ``pose/normalize`` (T x 104: 52 x then 52 y, relative to the neck),
+``audio/log_mel_400`` (~100 frames/s, 64 mels), ``text/bert`` etc. at the pose rate (15 fps).
+
+Written per interval: ``<interval>.pose_normalize.npy`` reordered to j0_x, j0_y, j1_x, ... (the
+library's keypoint column convention), ``<interval>.audio_log_mel_400.npy`` resampled to the
+pose frames (the data folder needs time-synced arrays), ``<interval>.text_<name>.npy``; plus
+split files (dev -> val) and ``speakers.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from motionlab.feature_extraction.importers import (
+    as_float32_2d,
+    check_seq_id,
+    find_column,
+    normalise_split,
+    read_csv_rows,
+    resample_frames,
+    write_index,
+)
+from motionlab.feature_extraction.keypoints import keypoint_columns
+from motionlab.feature_extraction.meta import write_feature_meta
+from motionlab.utils.errors import MotionlabError
+from motionlab.utils.io import save_npy
+
+log = logging.getLogger(__name__)
+
+FPS = 15
+N_JOINTS = 52
+CSV_NAME = "cmu_intervals_df.csv"
+
+
+def feature_name(key: str) -> str:
+    """h5 dataset path -> feature name: ``audio/log_mel_400`` -> ``audio_log_mel_400``."""
+    return key.strip("/").replace("/", "_")
+
+
+def _find_csv(src_dir: Path, split_csv) -> Path:
+    if split_csv is not None:
+        return Path(split_csv)
+    if (src_dir / CSV_NAME).exists():
+        return src_dir / CSV_NAME
+    csvs = sorted(src_dir.glob("*.csv"))
+    if len(csvs) != 1:
+        raise MotionlabError(f"{src_dir}: expected {CSV_NAME} (or exactly one .csv split file), found {[c.name for c in csvs]}")
+    return csvs[0]
+
+
+def read_pats_index(path) -> dict[str, tuple[str | None, str]]:
+    """interval id -> (split or None if excluded, speaker), tolerant of column names."""
+    fields, rows = read_csv_rows(path)
+    id_col = find_column(fields, ("interval_id", "interval", "id"), path, "interval id")
+    split_col = find_column(fields, ("dataset", "split"), path, "split")
+    spk_col = find_column(fields, ("speaker",), path, "speaker")
+    index: dict[str, tuple[str | None, str]] = {}
+    for i, r in enumerate(rows, start=2):
+        where = f"{path} line {i}"
+        seq = check_seq_id(r[id_col], where)
+        entry = (normalise_split(r[split_col], where), r[spk_col].strip())
+        if seq in index and index[seq] != entry:
+            raise MotionlabError(f"{where}: interval {seq} listed twice with different split/speaker: {index[seq]} and {entry}")
+        index[seq] = entry
+    return index
+
+
+def _missing_intervals(src_dir: Path) -> set[str]:
+    """Intervals PATS itself marks incomplete (``missing_intervals.h5``); excluded like the benchmark does."""
+    import h5py
+
+    p = src_dir / "missing_intervals.h5"
+    if not p.exists():
+        return set()
+    with h5py.File(p, "r") as f:
+        if "intervals" not in f:
+            return set()
+        return {v.decode() if isinstance(v, bytes) else str(v) for v in f["intervals"][()]}
+
+
+def _pose_to_joint_major(a: np.ndarray) -> np.ndarray:
+    """(T, 104) as 52 x then 52 y -> (T, 104) as j0_x, j0_y, j1_x, ..."""
+    return a.reshape(a.shape[0], 2, N_JOINTS).transpose(0, 2, 1).reshape(a.shape[0], -1)
+
+
+def _read_interval(path: Path, pose_keys: Sequence[str], audio_keys: Sequence[str], text_keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """All requested features of one interval, validated and time-synced to the pose frames."""
+    import h5py
+
+    out: dict[str, np.ndarray] = {}
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise MotionlabError(f"{path}: cannot open as HDF5 ({e})") from None
+    with f:
+        def get(key):
+            if key not in f or not isinstance(f[key], h5py.Dataset):
+                raise MotionlabError(f"{path}: missing dataset '{key}' (found {sorted(_datasets(f))})")
+            a = f[key][()]
+            if a.dtype.kind not in "fiub" or a.ndim < 1:
+                raise MotionlabError(f"{path}: dataset '{key}' expected a numeric (frames, ...) array, found dtype {a.dtype} shape {a.shape}")
+            return a
+
+        n = None
+        for key in pose_keys:
+            a = get(key)
+            if a.ndim != 2 or a.shape[1] != 2 * N_JOINTS:
+                raise MotionlabError(f"{path}: dataset '{key}' expected shape (T, {2 * N_JOINTS}) (52 x then 52 y), found {a.shape}")
+            if n is not None and a.shape[0] != n:
+                raise MotionlabError(f"{path}: dataset '{key}' expected {n} frames like the other pose data, found {a.shape[0]}")
+            n = a.shape[0]
+            out[feature_name(key)] = _pose_to_joint_major(as_float32_2d(a))
+        if n == 0:
+            raise MotionlabError(f"{path}: pose data has 0 frames")
+        for key in audio_keys:
+            a = as_float32_2d(get(key))
+            if len(a) == 0:
+                raise MotionlabError(f"{path}: dataset '{key}' has 0 frames")
+            out[feature_name(key)] = resample_frames(a, n) if n is not None else a
+        for key in text_keys:
+            a = as_float32_2d(get(key))
+            if n is not None and len(a) != n:
+                raise MotionlabError(f"{path}: dataset '{key}' expected {n} frames (one per pose frame), found {a.shape}")
+            out[feature_name(key)] = a
+    for k, a in out.items():
+        if not np.isfinite(a).all():
+            t, c = np.argwhere(~np.isfinite(a))[0]
+            raise MotionlabError(f"{path}: '{k}' contains NaN/inf (first at frame {t}, column {c})")
+    return out
+
+
+def _datasets(f) -> list[str]:
+    import h5py
+
+    names = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names
+
+
+def import_pats(
+    src_dir,
+    out_dir,
+    split_csv=None,
+    pose_keys: Iterable[str] = ("pose/normalize",),
+    audio_keys: Iterable[str] = ("audio/log_mel_400",),
+    text_keys: Iterable[str] = ("text/bert",),
+    speakers: Iterable[str] | None = None,
+    skip_missing_intervals: bool = True,
+) -> dict[str, str]:
+    """Import every interval h5 under ``src_dir`` (searched recursively) that the csv lists.
+
+    ``speakers`` restricts to those speakers. Csv rows without an h5 file are skipped (PATS is
+    downloaded per speaker); an h5 file the csv does not list is an error, since its split is
+    unknown. Returns interval id -> split.
+    """
+    src_dir = Path(src_dir)
+    if not src_dir.is_dir():
+        raise MotionlabError(f"{src_dir}: PATS folder not found")
+    pose_keys, audio_keys, text_keys = list(pose_keys), list(audio_keys), list(text_keys)
+    if not pose_keys:
+        raise MotionlabError("PATS import: pose_keys is empty; at least one pose dataset sets the frame count")
+    csv_path = _find_csv(src_dir, split_csv)
+    index = read_pats_index(csv_path)
+    excluded = _missing_intervals(src_dir) if skip_missing_intervals else set()
+    wanted = set(speakers) if speakers is not None else None
+    files = {}
+    for p in sorted(src_dir.rglob("*.h5")):
+        if p.name == "missing_intervals.h5":
+            continue
+        seq = p.stem
+        if seq in files:
+            raise MotionlabError(f"{p}: interval {seq} also found at {files[seq]}")
+        if seq not in index:
+            raise MotionlabError(f"{p}: interval {seq} is not listed in {csv_path} (expected a row with its interval_id, speaker and dataset)")
+        split, spk = index[seq]
+        if split is None or seq in excluded or (wanted is not None and spk not in wanted):
+            continue
+        files[seq] = p
+    if not files:
+        raise MotionlabError(f"{src_dir}: no interval .h5 files listed in {csv_path} found (expected processed/<speaker>/<interval_id>.h5)")
+
+    # Validate everything first (keys, shapes, frame counts); write only then.
+    dims: dict[str, int] = {}
+    for seq, p in files.items():
+        for k, a in _read_interval(p, pose_keys, audio_keys, text_keys).items():
+            if dims.setdefault(k, a.shape[1]) != a.shape[1]:
+                raise MotionlabError(f"{p}: '{k}' expected {dims[k]} columns like earlier intervals, found {a.shape[1]}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits, spk_map = {}, {}
+    for seq, p in files.items():
+        for k, a in _read_interval(p, pose_keys, audio_keys, text_keys).items():
+            save_npy(out_dir / f"{seq}.{k}.npy", a)
+        splits[seq], spk_map[seq] = index[seq][0], index[seq][1]
+    common = {"source": "pats", "src_dir": str(src_dir), "split_csv": str(csv_path)}
+    for key in pose_keys:
+        write_feature_meta(out_dir, feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y"}, "motion")
+    for key in audio_keys:
+        name = feature_name(key)
+        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key, "resampled": "linearly to the pose frames"}, "audio")
+    for key in text_keys:
+        name = feature_name(key)
+        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key}, "text")
+    write_index(out_dir, splits, spk_map)
+    skipped = sum(1 for s, (sp, spk) in index.items() if sp is not None and s not in files and (wanted is None or spk in wanted))
+    if skipped:
+        log.info("PATS: %d csv intervals had no h5 file (or are marked missing) and were skipped", skipped)
+    return splits

@@ -1,0 +1,1 @@
+"""Inference: load an experiment, generate, write outputs (arrays, BVH, video)."""

@@ -1,0 +1,158 @@
+"""Training entry point: ``python -m motionlab.training.train --hparams_file ... [options]``.
+
+Builds the datasets and the model named by the options, then runs a Lightning Trainer with
+TensorBoard logging and checkpoints under ``<experiments_dir>/<experiment_name>/``:
+``hparams.yaml`` (the resolved options), ``checkpoints/last.ckpt`` and ``checkpoints/best.ckpt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from motionlab.datasets import find_dataset_using_name
+from motionlab.models import find_model_using_name
+from motionlab.training.callbacks import RecordSampleIndices
+from motionlab.training.options import add_bool_option, base_parser, parse_options, save_options
+from motionlab.utils.errors import MotionlabError
+
+log = logging.getLogger("motionlab")
+
+
+def train_parser(add_help: bool = True):
+    p = base_parser(add_help)
+    g = p.add_argument_group("experiment")
+    add_bool_option(g, "--make_demo_data", False, "create the demo data in --data_dir when the folder is missing")
+    add_bool_option(g, "--overwrite", False, "replace an existing experiment's checkpoints instead of refusing")
+    g.add_argument("--checkpoint_every_n_steps", type=int, default=0, help="also save last.ckpt every N steps (0: each epoch)")
+    add_bool_option(g, "--log_sample_indices", False, "write the window indices each rank trained on in epoch 0")
+    return p
+
+
+def experiment_dir(opt) -> Path:
+    return Path(opt.experiments_dir) / opt.experiment_name
+
+
+def checkpoint_dir(exp_dir) -> Path:
+    return Path(exp_dir) / "checkpoints"
+
+
+def _devices(value):
+    if isinstance(value, int) or value == "auto":
+        return value
+    s = str(value)
+    if "," in s:
+        return [int(v) for v in s.split(",") if v.strip()]
+    return int(s) if s.lstrip("-").isdigit() else s
+
+
+def build_datasets(opt):
+    if opt.make_demo_data and not Path(opt.data_dir).exists():
+        from motionlab.datasets.demo_data import make_demo_data
+
+        if int(__import__("os").environ.get("LOCAL_RANK", "0")) == 0:
+            print(f"motionlab: creating the demo data in {opt.data_dir}")
+            make_demo_data(opt.data_dir)
+    dataset_cls = find_dataset_using_name(opt.dataset_name)
+    return dataset_cls(opt, "train"), dataset_cls(opt, "val")
+
+
+def load_weights(model, path) -> None:
+    """--pretrained_from: copy matching weights only (no optimizer state, step count or hparams)."""
+    path = Path(path)
+    if not path.exists():
+        raise MotionlabError(f"--pretrained_from {path}: checkpoint not found")
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    own = model.state_dict()
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if mismatched:
+        raise MotionlabError(f"--pretrained_from {path}: shapes differ for {', '.join(mismatched[:5])}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    log.info("loaded weights from %s (missing %d, unexpected %d)", path, len(missing), len(unexpected))
+
+
+def train(opt) -> dict:
+    """Train according to ``opt``; returns the experiment folder and final metrics."""
+    pl.seed_everything(opt.seed, workers=True, verbose=False)
+    exp = experiment_dir(opt)
+    ckpt_dir = checkpoint_dir(exp)
+    last = ckpt_dir / "last.ckpt"
+    if last.exists() and not (opt.resume or opt.overwrite):
+        raise MotionlabError(f"experiment {exp} already has checkpoints: pass --resume to continue it, --overwrite to start again, or another --experiment_name")
+    if opt.resume and not last.exists():
+        raise MotionlabError(f"--resume: no {last} to continue from")
+
+    train_set, val_set = build_datasets(opt)
+    if len(train_set) == 0:
+        raise MotionlabError(f"{opt.data_dir}: the train split has no windows (sequences shorter than the window?)")
+    model = find_model_using_name(opt.model).from_dataset(opt, train_set)
+    if opt.pretrained_from and not opt.resume:
+        load_weights(model, opt.pretrained_from)
+
+    loader_args = dict(num_workers=opt.num_workers, persistent_workers=opt.num_workers > 0, pin_memory=torch.cuda.is_available())
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=opt.batch_size, shuffle=True, drop_last=len(train_set) > opt.batch_size, **loader_args)
+    val_loader = torch.utils.data.DataLoader(val_set, batch_size=opt.val_batch_size or opt.batch_size, shuffle=False, **loader_args)
+
+    callbacks = [
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=opt.monitor, mode=opt.monitor_mode, save_top_k=1, save_last=True, enable_version_counter=False),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    if opt.checkpoint_every_n_steps:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=opt.checkpoint_every_n_steps, save_top_k=1, enable_version_counter=False))
+    if opt.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=opt.monitor, mode=opt.monitor_mode, patience=opt.early_stopping_patience))
+    if opt.log_sample_indices:
+        callbacks.append(RecordSampleIndices(exp))
+
+    trainer = pl.Trainer(
+        default_root_dir=exp,
+        logger=TensorBoardLogger(save_dir=opt.experiments_dir, name=opt.experiment_name, version="tb", default_hp_metric=False),
+        callbacks=callbacks,
+        accelerator=opt.accelerator,
+        devices=_devices(opt.devices),
+        num_nodes=opt.num_nodes,
+        strategy=opt.strategy,
+        precision=opt.precision,
+        max_epochs=opt.max_epochs,
+        max_steps=opt.max_steps,
+        min_epochs=opt.min_epochs,
+        max_time={"minutes": opt.max_time_minutes} if opt.max_time_minutes else None,
+        gradient_clip_val=opt.gradient_clip_val or None,
+        accumulate_grad_batches=opt.accumulate_grad_batches,
+        val_check_interval=opt.val_check_interval,
+        limit_train_batches=opt.limit_train_batches,
+        limit_val_batches=opt.limit_val_batches,
+        log_every_n_steps=opt.log_every_n_steps,
+        enable_progress_bar=opt.progress_bar,
+        deterministic=opt.deterministic,
+        enable_model_summary=False,
+    )
+    if trainer.is_global_zero:
+        save_options(opt, exp / "hparams.yaml")
+    trainer.fit(model, train_loader, val_loader, ckpt_path=str(last) if opt.resume else None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return {"experiment_dir": str(exp), "global_step": trainer.global_step, "metrics": metrics, "best_checkpoint": callbacks[0].best_model_path}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        opt = parse_options(argv, base=train_parser())
+        result = train(opt)
+    except MotionlabError as e:
+        print(f"motionlab train: error: {e}", file=sys.stderr)
+        return 2
+    if result["best_checkpoint"]:
+        print(f"motionlab: best checkpoint {result['best_checkpoint']}")
+    print(f"motionlab: experiment written to {result['experiment_dir']} (tensorboard --logdir {Path(result['experiment_dir']).parent})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
