@@ -9,7 +9,6 @@ so an interrupted import never leaves a half-written file. The shared helpers li
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -102,9 +101,3 @@ def resample_frames(x: np.ndarray, n: int, mode: str = "linear") -> np.ndarray:
     w = (pos - lo)[:, None]
     return ((1 - w) * x[lo] + w * x[hi]).astype(x.dtype)
 
-
-def relpath_or_name(p: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(p, base)
-    except ValueError:
-        return str(p)

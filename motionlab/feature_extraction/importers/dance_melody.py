@@ -171,6 +171,6 @@ def import_dance_melody(
         "audio": "<take>.wav cut from audio.mp3 at start_position/fps for n_frames/fps seconds",
         "takes": {r["take"]: {"start_position": r["start_position"], "offset_seconds": r["offset_seconds"]} for r in results},
     }
-    write_feature_meta(out_dir, feature, fps, columns, settings, "motion")
+    write_feature_meta(out_dir, feature, fps, columns, settings, kind="motion")
     write_index(out_dir, splits)
     return results

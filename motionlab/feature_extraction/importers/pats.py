@@ -91,49 +91,54 @@ def _pose_to_joint_major(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], 2, N_JOINTS).transpose(0, 2, 1).reshape(a.shape[0], -1)
 
 
-def _read_interval(path: Path, pose_keys: Sequence[str], audio_keys: Sequence[str], text_keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """All requested features of one interval, validated and time-synced to the pose frames."""
+def _read_interval(path: Path, pose_keys: Sequence[str], audio_keys: Sequence[str], text_keys: Sequence[str], load: bool = True) -> dict:
+    """Requested features of one interval, validated and time-synced to the pose frames.
+
+    ``load=False`` checks keys, dtypes and shapes from the h5 metadata only (cheap validation
+    pass before anything is written) and returns feature name -> column count.
+    """
     import h5py
 
-    out: dict[str, np.ndarray] = {}
+    out: dict = {}
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise MotionlabError(f"{path}: cannot open as HDF5 ({e})") from None
     with f:
+
         def get(key):
             if key not in f or not isinstance(f[key], h5py.Dataset):
                 raise MotionlabError(f"{path}: missing dataset '{key}' (found {sorted(_datasets(f))})")
-            a = f[key][()]
-            if a.dtype.kind not in "fiub" or a.ndim < 1:
-                raise MotionlabError(f"{path}: dataset '{key}' expected a numeric (frames, ...) array, found dtype {a.dtype} shape {a.shape}")
-            return a
+            d = f[key]
+            if d.dtype.kind not in "fiub" or d.ndim < 1 or d.shape[0] == 0:
+                raise MotionlabError(f"{path}: dataset '{key}' expected a numeric (frames, ...) array, found dtype {d.dtype} shape {d.shape}")
+            return d
+
+        def cols(d):
+            return int(np.prod(d.shape[1:], dtype=np.int64))
 
         n = None
         for key in pose_keys:
-            a = get(key)
-            if a.ndim != 2 or a.shape[1] != 2 * N_JOINTS:
-                raise MotionlabError(f"{path}: dataset '{key}' expected shape (T, {2 * N_JOINTS}) (52 x then 52 y), found {a.shape}")
-            if n is not None and a.shape[0] != n:
-                raise MotionlabError(f"{path}: dataset '{key}' expected {n} frames like the other pose data, found {a.shape[0]}")
-            n = a.shape[0]
-            out[feature_name(key)] = _pose_to_joint_major(as_float32_2d(a))
-        if n == 0:
-            raise MotionlabError(f"{path}: pose data has 0 frames")
+            d = get(key)
+            if d.ndim != 2 or d.shape[1] != 2 * N_JOINTS:
+                raise MotionlabError(f"{path}: dataset '{key}' expected shape (T, {2 * N_JOINTS}) (52 x then 52 y), found {d.shape}")
+            if n is not None and d.shape[0] != n:
+                raise MotionlabError(f"{path}: dataset '{key}' expected {n} frames like the other pose data, found {d.shape[0]}")
+            n = d.shape[0]
+            out[feature_name(key)] = _pose_to_joint_major(as_float32_2d(d[()])) if load else d.shape[1]
         for key in audio_keys:
-            a = as_float32_2d(get(key))
-            if len(a) == 0:
-                raise MotionlabError(f"{path}: dataset '{key}' has 0 frames")
-            out[feature_name(key)] = resample_frames(a, n) if n is not None else a
+            d = get(key)
+            out[feature_name(key)] = resample_frames(as_float32_2d(d[()]), n) if load else cols(d)
         for key in text_keys:
-            a = as_float32_2d(get(key))
-            if n is not None and len(a) != n:
-                raise MotionlabError(f"{path}: dataset '{key}' expected {n} frames (one per pose frame), found {a.shape}")
-            out[feature_name(key)] = a
-    for k, a in out.items():
-        if not np.isfinite(a).all():
-            t, c = np.argwhere(~np.isfinite(a))[0]
-            raise MotionlabError(f"{path}: '{k}' contains NaN/inf (first at frame {t}, column {c})")
+            d = get(key)
+            if d.shape[0] != n:
+                raise MotionlabError(f"{path}: dataset '{key}' expected {n} frames (one per pose frame), found shape {d.shape}")
+            out[feature_name(key)] = as_float32_2d(d[()]) if load else cols(d)
+    if load:
+        for k, a in out.items():
+            if not np.isfinite(a).all():
+                t, c = np.argwhere(~np.isfinite(a))[0]
+                raise MotionlabError(f"{path}: '{k}' contains NaN/inf (first at frame {t}, column {c})")
     return out
 
 
@@ -190,9 +195,9 @@ def import_pats(
     # Validate everything first (keys, shapes, frame counts); write only then.
     dims: dict[str, int] = {}
     for seq, p in files.items():
-        for k, a in _read_interval(p, pose_keys, audio_keys, text_keys).items():
-            if dims.setdefault(k, a.shape[1]) != a.shape[1]:
-                raise MotionlabError(f"{p}: '{k}' expected {dims[k]} columns like earlier intervals, found {a.shape[1]}")
+        for k, c in _read_interval(p, pose_keys, audio_keys, text_keys, load=False).items():
+            if dims.setdefault(k, c) != c:
+                raise MotionlabError(f"{p}: '{k}' expected {dims[k]} columns like earlier intervals, found {c}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     splits, spk_map = {}, {}
@@ -202,13 +207,13 @@ def import_pats(
         splits[seq], spk_map[seq] = index[seq][0], index[seq][1]
     common = {"source": "pats", "src_dir": str(src_dir), "split_csv": str(csv_path)}
     for key in pose_keys:
-        write_feature_meta(out_dir, feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y"}, "motion")
+        write_feature_meta(out_dir, feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y"}, kind="motion")
     for key in audio_keys:
         name = feature_name(key)
-        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key, "resampled": "linearly to the pose frames"}, "audio")
+        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key, "resampled": "linearly to the pose frames"}, kind="audio")
     for key in text_keys:
         name = feature_name(key)
-        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key}, "text")
+        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key}, kind="text")
     write_index(out_dir, splits, spk_map)
     skipped = sum(1 for s, (sp, spk) in index.items() if sp is not None and s not in files and (wanted is None or spk in wanted))
     if skipped:

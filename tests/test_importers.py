@@ -1,0 +1,293 @@
+"""Importers: small files in each published layout -> the exact standard data folder.
+
+The real Dance with Melody test runs only when MOTIONLAB_REAL_DATA points at the shared real
+data (then it is mandatory: missing files fail); the data is read in place, never copied.
+"""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from motionlab.datasets.multimodal_dataset import open_feature, read_split
+from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
+from motionlab.feature_extraction.importers.pats import import_pats
+from motionlab.feature_extraction.importers.sdt import import_sdt
+from motionlab.feature_extraction.keypoints import keypoint_columns
+from motionlab.utils.errors import MotionlabError
+
+META_KEYS = {"feature", "fps", "dims", "columns", "settings", "kind"}
+
+
+def _meta(out, feature):
+    m = json.loads((out / f"{feature}.meta.json").read_text())
+    assert META_KEYS <= set(m) and m["feature"] == feature and m["dims"] == len(m["columns"])
+    return m
+
+
+def _splits(out):
+    return {s: read_split(out, s) for s in ("train", "val", "test")}
+
+
+def _no_temp_files(out):
+    assert not [p.name for p in Path(out).iterdir() if p.name.startswith(".")]
+
+
+# ----------------------------------------------------------------- Dance with Melody
+
+SR = 1000  # 40 samples per 25 fps frame: exact sample arithmetic
+
+
+def _dance_take(root, name, n, start, end, song_frames, seed=0):
+    rng = np.random.default_rng(seed)
+    d = root / name
+    d.mkdir(parents=True)
+    skel, center = rng.normal(size=(n, 23, 3)), rng.normal(size=(n, 3))
+    (d / "skeletons.json").write_text(json.dumps({"length": n, "skeletons": skel.tolist(), "center": center.tolist()}))
+    (d / "config.json").write_text(json.dumps({"start_position": start, "end_position": end}))
+    song = np.stack([np.arange(song_frames * 40), -np.arange(song_frames * 40)], 1).astype(np.float32) / 1e4
+    sf.write(str(d / "audio.mp3"), song, SR, format="WAV", subtype="FLOAT")  # libsndfile reads by content
+    return skel, center, song
+
+
+def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    skel_a, center_a, song_a = _dance_take(src, "DANCE_A_1", n=10, start=5, end=15, song_frames=30)
+    skel_b, center_b, song_b = _dance_take(src, "DANCE_B_2", n=10, start=0, end=12, song_frames=12, seed=1)  # span > motion
+    takes = import_dance_melody(src, out, test_takes=["DANCE_B_2"])
+    assert [(t["take"], t["start_position"], t["offset_seconds"], t["n_frames"]) for t in takes] == [("DANCE_A_1", 5, 0.2, 10), ("DANCE_B_2", 0, 0.0, 10)]
+    for name, skel, center, song, start in (("DANCE_A_1", skel_a, center_a, song_a, 5), ("DANCE_B_2", skel_b, center_b, song_b, 0)):
+        motion = open_feature(out, name, "keypoints3d_25fps")
+        assert motion.shape == (10, 72) and motion.dtype == np.float32
+        np.testing.assert_allclose(motion[:, :69], skel.reshape(10, 69).astype(np.float32))
+        np.testing.assert_allclose(motion[:, 69:], center.astype(np.float32))
+        wav, sr = sf.read(str(out / f"{name}.wav"), dtype="float32")
+        assert sr == SR and wav.shape == (400, 2)  # 10 frames / 25 fps * 1000 Hz, stereo kept
+        np.testing.assert_array_equal(wav, song[start * 40 : start * 40 + 400])
+    m = _meta(out, "keypoints3d_25fps")
+    assert m["fps"] == 25 and m["kind"] == "motion" and m["dims"] == 72
+    assert m["columns"][:4] == ["j0_x", "j0_y", "j0_z", "j1_x"] and m["columns"][-3:] == ["center_x", "center_y", "center_z"]
+    assert _splits(out) == {"train": ["DANCE_A_1"], "val": [], "test": ["DANCE_B_2"]}
+    assert not (out / "speakers.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["DANCE_A_1.keypoints3d_25fps.npy", "DANCE_A_1.wav", "DANCE_B_2.keypoints3d_25fps.npy", "DANCE_B_2.wav", "keypoints3d_25fps.meta.json"]
+        + [f"base_filenames_{s}.txt" for s in ("train", "val", "test")]
+    )
+
+
+def test_dance_melody_validation_errors_write_nothing(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dance_take(src, "OK", n=4, start=0, end=4, song_frames=4)
+    _dance_take(src, "SHORT", n=10, start=5, end=15, song_frames=12)  # song ends 3 frames early
+    with pytest.raises(MotionlabError, match=r"SHORT/audio\.mp3: song too short"):
+        import_dance_melody(src, out)
+    assert not out.exists()  # validated before any write
+
+    d = src / "SHORT"
+    (d / "skeletons.json").write_text(json.dumps({"length": 2, "skeletons": np.zeros((2, 22, 3)).tolist(), "center": np.zeros((2, 3)).tolist()}))
+    with pytest.raises(MotionlabError, match=r"SHORT/skeletons\.json: 'skeletons' expected shape N x 23 x 3, found \(2, 22, 3\)"):
+        import_dance_melody(src, out)
+    (d / "skeletons.json").write_text(json.dumps({"length": 2, "skeletons": np.zeros((2, 23, 3)).tolist()}))
+    with pytest.raises(MotionlabError, match=r"SHORT/skeletons\.json: missing key 'center'"):
+        import_dance_melody(src, out)
+    (d / "config.json").unlink()
+    with pytest.raises(MotionlabError, match=r"SHORT/config\.json: file not found"):
+        import_dance_melody(src, out)
+
+
+REAL_TAKES = {"DANCE_C_8": (485, 1271), "DANCE_R_8": (133, 2178), "DANCE_T_5": (0, 2504), "DANCE_W_24": (134, 970)}
+
+
+def test_dance_melody_real_takes(tmp_path):
+    root = os.environ.get("MOTIONLAB_REAL_DATA")
+    if not root:
+        pytest.skip("MOTIONLAB_REAL_DATA not set")
+    src = Path(root) / "paired" / "dance_with_melody"
+    for take in REAL_TAKES:
+        for f in ("skeletons.json", "audio.mp3", "config.json"):
+            assert (src / take / f).is_file(), f"real data file missing: {src / take / f}"
+    out = tmp_path / "dance"
+    takes = {t["take"]: t for t in import_dance_melody(src, out)}
+    assert set(takes) == set(REAL_TAKES)
+    for take, (start, n) in REAL_TAKES.items():
+        t = takes[take]
+        assert (t["start_position"], t["n_frames"], t["offset_seconds"]) == (start, n, start / 25)
+        assert open_feature(out, take, "keypoints3d_25fps").shape == (n, 72)
+        info = sf.info(str(out / f"{take}.wav"))
+        assert abs(info.frames - n / 25 * info.samplerate) <= 1  # audio duration == motion duration
+        song, sr = sf.read(str(src / take / "audio.mp3"), dtype="float32")
+        assert sr == info.samplerate
+        cut, _ = sf.read(str(out / f"{take}.wav"), dtype="float32")
+        first = int(round(start / 25 * sr))
+        np.testing.assert_array_equal(cut, song[first : first + len(cut)])  # starts at start_position / 25 s
+        if start > 0:  # the comparison can tell a one-frame offset error apart
+            shifted = song[first - sr // 25 : first - sr // 25 + len(cut)]
+            assert np.abs(cut - shifted).max() > 1e-2
+    assert _splits(out)["train"] == sorted(REAL_TAKES)
+    _no_temp_files(out)
+
+
+# ----------------------------------------------------------------- PATS
+
+
+def _pats_interval(path, t, t_audio, seed, text=True, pose_cols=104):
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"pose/data": rng.normal(size=(t, pose_cols)), "pose/normalize": rng.normal(size=(t, pose_cols)), "audio/log_mel_400": rng.normal(size=(t_audio, 64))}
+    if text:
+        arrays["text/bert"] = rng.normal(size=(t, 8))
+    with h5py.File(path, "w") as f:
+        for k, v in arrays.items():
+            f.create_dataset(k, data=v)
+        f.create_group("text/meta").create_dataset("axis0", data=np.arange(3))  # pandas frame: ignored
+    return arrays
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _pats_layout(root):
+    data = {
+        "101": _pats_interval(root / "processed" / "oliver" / "101.h5", 6, 6, 0),
+        "102": _pats_interval(root / "processed" / "oliver" / "102.h5", 5, 33, 1),
+        "201": _pats_interval(root / "processed" / "bee" / "201.h5", 4, 4, 2),
+    }
+    _write_csv(
+        root / "cmu_intervals_df.csv",
+        ["", "dataset", "delta_time", "interval_id", "speaker", "video_link"],
+        [[0, "train", 1.0, "101", "oliver", "x"], [1, "dev", 1.0, "102", "oliver", "x"], [2, "test", 1.0, "201", "bee", "x"], [3, "train", 1.0, "999", "bee", "x"]],
+    )
+    return data
+
+
+def test_pats_import_exact(tmp_path):
+    src, out = tmp_path / "pats" / "data", tmp_path / "out"
+    data = _pats_layout(src)
+    splits = import_pats(src, out)
+    assert splits == {"201": "test", "101": "train", "102": "val"}  # 999 has no h5: skipped
+    assert _splits(out) == {"train": ["101"], "val": ["102"], "test": ["201"]}
+    assert json.loads((out / "speakers.json").read_text()) == {"201": "bee", "101": "oliver", "102": "oliver"}
+    for seq, arrays in data.items():
+        pose = open_feature(out, seq, "pose_normalize")
+        src_pose = arrays["pose/normalize"]
+        assert pose.shape == (len(src_pose), 104)
+        np.testing.assert_allclose(pose[:, 0::2], src_pose[:, :52].astype(np.float32))  # j{k}_x = k-th x
+        np.testing.assert_allclose(pose[:, 1::2], src_pose[:, 52:].astype(np.float32))
+        np.testing.assert_allclose(open_feature(out, seq, "text_bert"), arrays["text/bert"].astype(np.float32))
+        audio = open_feature(out, seq, "audio_log_mel_400")
+        assert audio.shape == (len(src_pose), 64)
+    np.testing.assert_allclose(open_feature(out, "101", "audio_log_mel_400"), data["101"]["audio/log_mel_400"].astype(np.float32))
+    # 33 mel frames over 5 pose frames: frame k is sampled at mel position (k + 0.5) * 33 / 5 - 0.5
+    mel = data["102"]["audio/log_mel_400"]
+    pos = (np.arange(5) + 0.5) * 33 / 5 - 0.5
+    want = np.stack([np.interp(pos, np.arange(33), mel[:, c]) for c in range(64)], 1)
+    np.testing.assert_allclose(open_feature(out, "102", "audio_log_mel_400"), want, rtol=1e-5, atol=1e-6)
+    m = _meta(out, "pose_normalize")
+    assert m["fps"] == 15 and m["columns"] == keypoint_columns(52, 2) and m["kind"] == "motion"
+    assert _meta(out, "audio_log_mel_400")["dims"] == 64 and _meta(out, "text_bert")["dims"] == 8
+    assert not (out / "101.pose_data.npy").exists()
+    _no_temp_files(out)
+
+
+def test_pats_split_column_alias_and_errors(tmp_path):
+    src, out = tmp_path / "data", tmp_path / "out"
+    _pats_interval(src / "processed" / "s" / "7.h5", 3, 3, 0)
+    _write_csv(src / "cmu_intervals_df.csv", ["interval_id", "speaker", "split"], [["7", "s", "dev"]])
+    assert import_pats(src, out, pose_keys=("pose/data", "pose/normalize")) == {"7": "val"}
+    assert open_feature(out, "7", "pose_data").shape == (3, 104)
+
+    _pats_interval(src / "processed" / "s" / "8.h5", 3, 3, 1, text=False)
+    _write_csv(src / "cmu_intervals_df.csv", ["interval_id", "speaker", "split"], [["7", "s", "train"], ["8", "s", "train"]])
+    with pytest.raises(MotionlabError, match=r"8\.h5: missing dataset 'text/bert'"):
+        import_pats(src, tmp_path / "o2")
+    assert not (tmp_path / "o2").exists()
+    _pats_interval(src / "processed" / "s" / "8.h5", 3, 3, 1, pose_cols=100)
+    with pytest.raises(MotionlabError, match=r"8\.h5: dataset 'pose/normalize' expected shape \(T, 104\).*found \(3, 100\)"):
+        import_pats(src, tmp_path / "o2")
+    _pats_interval(src / "processed" / "s" / "9.h5", 3, 3, 1)
+    (src / "processed" / "s" / "8.h5").unlink()
+    with pytest.raises(MotionlabError, match=r"9\.h5: interval 9 is not listed in .*cmu_intervals_df\.csv"):
+        import_pats(src, tmp_path / "o2")
+    _write_csv(src / "cmu_intervals_df.csv", ["interval_id", "speaker"], [["7", "s"]])
+    with pytest.raises(MotionlabError, match=r"cmu_intervals_df\.csv: missing split column; expected one of \['dataset', 'split'\]"):
+        import_pats(src, tmp_path / "o2")
+
+
+# ----------------------------------------------------------------- Speech Drives Templates
+
+
+def _sdt_clip(path, seed, t=64, n_points=137, sr=None, audio_len=1000):
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pose = rng.uniform(0, 500, size=(t, 3, n_points))
+    audio = rng.uniform(-0.5, 0.5, size=audio_len).astype(np.float32)
+    extra = {"sr": np.array(sr)} if sr else {}
+    np.savez(path, pose=pose, imgs=np.array([f"f{i}.jpg" for i in range(t)]), audio=audio, **extra)
+    return pose, audio
+
+
+def _sdt_speaker(root, speaker, clips):
+    """clips: (name, split, seed) -> csv rows like SDT's processed_137.csv."""
+    data, rows = {}, []
+    for name, split, seed in clips:
+        data[name] = _sdt_clip(root / speaker / "clips" / "npz" / f"{name}.npz", seed)
+        rows.append([split, 0, 64, "vid", f"clips/npz/{name}.npz", f"clips/audio/{name}.wav", "vid", speaker])
+    _write_csv(root / speaker / "processed_137.csv", ["dataset", "start", "end", "interval_id", "pose_fn", "audio_fn", "video_fn", "speaker"], rows)
+    return data
+
+
+def test_sdt_import_exact(tmp_path):
+    src, out = tmp_path / "speakers", tmp_path / "out"
+    data = _sdt_speaker(src, "oliver", [("v1-80-144", "train", 0), ("v1-85-149", "idle", 1), ("v1-90-154", "dev", 2)])
+    data.update(_sdt_speaker(src, "luo", [("v2-80-144", "test", 3)]))
+    splits = import_sdt(src, out)
+    assert splits == {"v2-80-144": "test", "v1-80-144": "train", "v1-90-154": "val"}  # idle dropped
+    assert _splits(out) == {"train": ["v1-80-144"], "val": ["v1-90-154"], "test": ["v2-80-144"]}
+    assert json.loads((out / "speakers.json").read_text()) == {"v2-80-144": "luo", "v1-80-144": "oliver", "v1-90-154": "oliver"}
+    for name in splits:
+        pose, audio = data[name]
+        feat = open_feature(out, name, "pose2d")
+        assert feat.shape == (64, 274)
+        want = (pose[:, :2, :] - pose[:, :2, 1:2]).transpose(0, 2, 1).reshape(64, 274)  # neck-relative x, y per point
+        np.testing.assert_allclose(feat, want.astype(np.float32), rtol=1e-5, atol=1e-4)
+        assert np.all(feat[:, 2:4] == 0)
+        wav, sr = sf.read(str(out / f"{name}.wav"), dtype="float32")
+        assert sr == 16000
+        np.testing.assert_array_equal(wav, audio)
+    assert not (out / "v1-85-149.pose2d.npy").exists()
+    m = _meta(out, "pose2d")
+    assert m["fps"] == 15 and m["columns"] == keypoint_columns(137, 2) and m["kind"] == "motion"
+    _no_temp_files(out)
+
+
+def test_sdt_sample_rate_split_alias_and_errors(tmp_path):
+    src = tmp_path / "oliver"
+    _sdt_clip(src / "a.npz", 0, sr=22050)
+    _sdt_clip(src / "b.npz", 1)
+    _write_csv(src / "clips.csv", ["npz_fn", "split", "speaker"], [["a.npz", "val", "oliver"], ["b.npz", "train", "oliver"]])
+    assert import_sdt(src, tmp_path / "out", audio_sr=8000) == {"a": "val", "b": "train"}
+    assert sf.info(str(tmp_path / "out" / "a.wav")).samplerate == 22050  # stored rate wins
+    assert sf.info(str(tmp_path / "out" / "b.wav")).samplerate == 8000  # else the argument
+
+    np.savez(src / "b.npz", pose=np.zeros((64, 3, 137)))
+    with pytest.raises(MotionlabError, match=r"b\.npz: missing key 'audio'"):
+        import_sdt(src, tmp_path / "o2")
+    assert not (tmp_path / "o2").exists()
+    np.savez(src / "b.npz", pose=np.zeros((64, 2, 137)), audio=np.zeros(10))
+    with pytest.raises(MotionlabError, match=r"b\.npz: 'pose' expected shape \(T, 3, 137\).*found \(64, 2, 137\)"):
+        import_sdt(src, tmp_path / "o2")
+    _write_csv(src / "clips.csv", ["npz_fn", "split", "speaker"], [["gone.npz", "train", "oliver"]])
+    with pytest.raises(MotionlabError, match=r"clips\.csv: clip file 'gone\.npz' not found"):
+        import_sdt(src, tmp_path / "o2")
+    _write_csv(src / "clips.csv", ["npz_fn", "split", "speaker"], [["a.npz", "holdout", "oliver"]])
+    with pytest.raises(MotionlabError, match=r"clips\.csv line 2: unknown split 'holdout'"):
+        import_sdt(src, tmp_path / "o2")

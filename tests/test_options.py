@@ -1,0 +1,101 @@
+import pytest
+
+from motionlab.training.options import parse_options
+from motionlab.training.train import train_parser
+from motionlab.utils.errors import MotionlabError
+
+
+def parse(argv):
+    return parse_options(argv, base=train_parser())
+
+
+def write(tmp_path, text, name="hp.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_precedence_base_model_yaml_cli(tmp_path):
+    opt = parse([])
+    assert opt.batch_size == 32 and opt.dhid == 256  # base default, model default
+    hp = write(tmp_path, "batch_size: 7\ndhid: 48\nnlayers: 3\n")
+    opt = parse(["--hparams_file", hp])
+    assert (opt.batch_size, opt.dhid, opt.nlayers) == (7, 48, 3)
+    opt = parse(["--hparams_file", hp, "--dhid", "96"])
+    assert (opt.batch_size, opt.dhid) == (7, 96)
+
+
+def test_booleans_both_directions(tmp_path):
+    assert parse([]).fix_lengths is False
+    assert parse(["--fix_lengths"]).fix_lengths is True
+    hp = write(tmp_path, "fix_lengths: true\nprogress_bar: false\n")
+    opt = parse(["--hparams_file", hp])
+    assert opt.fix_lengths is True and opt.progress_bar is False
+    opt = parse(["--hparams_file", hp, "--no-fix_lengths", "--progress_bar"])
+    assert opt.fix_lengths is False and opt.progress_bar is True
+
+
+def test_lists_yaml_or_comma_typed(tmp_path):
+    opt = parse(["--input_lengths", "5,6", "--input_modalities", "a,b"])
+    assert opt.input_lengths == [5, 6] and opt.input_modalities == ["a", "b"]
+    hp = write(tmp_path, "input_lengths: [3, 4]\noutput_lengths: '2'\ninput_time_offsets: -1,0\n")
+    opt = parse(["--hparams_file", hp])
+    assert opt.input_lengths == [3, 4] and opt.output_lengths == [2] and opt.input_time_offsets == [-1, 0]
+
+
+def test_bad_list_item_names_option(tmp_path):
+    hp = write(tmp_path, "input_lengths: [3, x]\n")
+    with pytest.raises(MotionlabError, match="input_lengths"):
+        parse(["--hparams_file", hp])
+
+
+def test_unknown_yaml_key_names_key_and_file(tmp_path):
+    hp = write(tmp_path, "batch_size: 4\nbatchsize: 5\n")
+    with pytest.raises(MotionlabError) as e:
+        parse(["--hparams_file", hp])
+    assert "batchsize" in str(e.value) and hp in str(e.value)
+
+
+def test_unknown_cli_option(capsys):
+    with pytest.raises(MotionlabError):
+        parse(["--no_such_option", "1"])
+    assert "--no_such_option" in capsys.readouterr().err
+
+
+def test_yaml_that_does_not_parse(tmp_path):
+    hp = write(tmp_path, "batch_size: [1, 2\n")
+    with pytest.raises(MotionlabError, match="does not parse"):
+        parse(["--hparams_file", hp])
+
+
+def test_yaml_chooses_model_and_cli_overrides(tmp_path):
+    hp = write(tmp_path, "model: transformer\ndataset_name: multimodal\n")
+    assert parse(["--hparams_file", hp]).model == "transformer"
+    with pytest.raises(MotionlabError, match="no model named 'nope'"):
+        parse(["--hparams_file", hp, "--model", "nope"])
+
+
+def test_hparams_name_resolution_and_experiment_name():
+    opt = parse(["--hparams_file", "demo"])
+    assert opt.experiment_name == "demo" and opt.hparams_file.endswith("hparams/demo.yaml")
+    assert opt.input_modalities == ["demo_audio", "demo_motion"]
+    assert parse(["--hparams_file", "demo", "--experiment_name", "x"]).experiment_name == "x"
+
+
+def test_help_shows_model_and_dataset_groups(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse(["--model", "transformer", "--dataset_name", "multimodal", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "model 'transformer'" in out and "--dhid" in out and "dataset 'multimodal'" in out and "--window_hop" in out
+
+
+def test_hparams_subfolder_name(tmp_path, monkeypatch):
+    (tmp_path / "hparams" / "dance").mkdir(parents=True)
+    (tmp_path / "hparams" / "dance" / "small.yaml").write_text("batch_size: 3\n")
+    monkeypatch.chdir(tmp_path)
+    opt = parse(["--hparams_file", "dance/small"])
+    assert opt.batch_size == 3 and opt.experiment_name == "dance_small"
+    assert parse(["--hparams_file", "hparams/dance/small.yaml"]).experiment_name == "dance_small"
+    with pytest.raises(MotionlabError, match="not found"):
+        parse(["--hparams_file", "dance/missing"])

@@ -1,0 +1,160 @@
+"""Training and generation end to end on the demo data (small, CPU)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli, run_script
+from motionlab.datasets.multimodal_dataset import MultimodalDataset
+from motionlab.inference import generate as gen
+from motionlab.training.options import parse_options
+from motionlab.training.train import train, train_parser
+from motionlab.utils.errors import MotionlabError
+
+
+def options(data_dir, exp_dir, *extra):
+    return parse_options(["--hparams_file", "demo", "--data_dir", str(data_dir), "--experiments_dir", str(exp_dir), "--no-progress_bar", *extra], base=train_parser())
+
+
+def mean_baseline_mse(opt) -> float:
+    """Validation MSE of always predicting the training mean of the output modality."""
+    train_set, val_set = MultimodalDataset(opt, "train"), MultimodalDataset(opt, "val")
+    mean = np.mean([train_set[i]["outputs"][0] for i in range(0, len(train_set), 7)], axis=(0, 1))
+    ys = np.stack([val_set[i]["outputs"][0] for i in range(len(val_set))])
+    return float(((ys - mean) ** 2).mean())
+
+
+def test_demo_trains_below_mean_baseline_and_generates(tmp_path):
+    data = tmp_path / "demo"  # missing: the demo creates it
+    opt = options(data, tmp_path / "exp")
+    result = train(opt)
+    exp = Path(result["experiment_dir"])
+    assert (exp / "hparams.yaml").exists() and (exp / "checkpoints" / "best.ckpt").exists() and (exp / "checkpoints" / "last.ckpt").exists()
+    assert list((exp / "tb").glob("events.out.tfevents.*")), "tensorboard logs missing"
+    baseline = mean_baseline_mse(opt)
+    val = result["metrics"]["val_loss"]
+    assert val < 0.2 * baseline, (val, baseline)
+
+    out = tmp_path / "gen"
+    proc = run_script("script_generate.sh", "demo", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out))
+    assert proc.returncode == 0, proc.stderr
+    first_test = (data / "base_filenames_test.txt").read_text().split()[0]
+    path = out / "demo" / f"{first_test}.demo_motion.generated.npy"
+    assert str(path) in proc.stdout
+    generated = np.load(path)
+    truth = np.load(data / f"{first_test}.demo_motion.npy")
+    assert generated.shape == truth.shape  # generation length = sequence length
+    # inverse-scaled: the scaled ground truth has std ~1, the generated motion is in original units
+    from motionlab.feature_extraction.scalers import StandardScaler
+
+    scaler = StandardScaler.load(data / "demo_motion.scaler.npz")
+    np.testing.assert_allclose(generated[:10], scaler.inverse_transform(truth[:10]), atol=1e-4)  # the seed frames
+
+
+def test_generate_named_sequence_max_length_and_samples(tmp_path, small_demo):
+    train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "3"))
+    args = gen.generate_parser().parse_args(["demo", "demo_01", "--experiments_dir", str(tmp_path), "--output_folder", str(tmp_path / "g"), "--max_length", "50", "--num_samples", "3"])
+    (path,) = gen.run(args)
+    assert path.name == "demo_01.demo_motion.generated.npy" and np.load(path).shape == (3, 50, 12)
+
+
+def test_generate_without_checkpoint_is_clear(tmp_path, small_demo):
+    exp = tmp_path / "demo"
+    exp.mkdir()
+    (exp / "hparams.yaml").write_text("model: transformer\n")
+    args = gen.generate_parser().parse_args(["demo", "--experiments_dir", str(tmp_path)])
+    with pytest.raises(MotionlabError, match="has no checkpoint"):
+        gen.run(args)
+    assert gen.main(["missing_exp", "--experiments_dir", str(tmp_path)]) == 2
+
+
+def test_generate_rejects_checkpoint_of_other_model(tmp_path, small_demo):
+    train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "2"))
+    hp = tmp_path / "demo" / "hparams.yaml"
+    hp.write_text(hp.read_text().replace("model: transformer", "model: other"))
+    with pytest.raises(MotionlabError, match="checkpoint is of model 'transformer'.*names model 'other'"):
+        gen.load_model(tmp_path / "demo")
+
+
+def test_resume_continues_at_the_right_step(tmp_path, small_demo):
+    first = train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "5"))
+    assert first["global_step"] == 5
+    with pytest.raises(MotionlabError, match="already has checkpoints"):
+        train(options(small_demo, tmp_path, "--max_epochs", "2", "--limit_train_batches", "5"))
+    second = train(options(small_demo, tmp_path, "--max_epochs", "2", "--limit_train_batches", "5", "--resume"))
+    assert second["global_step"] == 10
+    ckpt = torch.load(tmp_path / "demo" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 10 and ckpt["epoch"] == 1
+    assert int(next(iter(ckpt["optimizer_states"][0]["state"].values()))["step"]) == 10  # Adam moments carried over
+
+
+@pytest.mark.parametrize(
+    "extra, expected_factor",
+    [
+        (["--lr_policy", "step", "--lr_decay_steps", "2", "--lr_decay_factor", "0.5", "--warmup_steps", "0"], 0.25),  # after 4 steps
+        (["--lr_policy", "none", "--warmup_steps", "10"], 0.5),  # warm-up factor (4 + 1) / 10
+        (["--lr_policy", "cosine", "--warmup_steps", "0"], 0.5 * (1 + np.cos(np.pi * 4 / 4))),
+    ],
+)
+def test_lr_schedules_take_effect(tmp_path, small_demo, extra, expected_factor):
+    train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "4", "--learning_rate", "0.01", "--optimizer", "sgd", *extra))
+    ckpt = torch.load(tmp_path / "demo" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.01 * expected_factor)
+
+
+def test_pretrained_from_loads_weights_only(tmp_path, small_demo):
+    first = train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "3"))
+    src = torch.load(first["best_checkpoint"], weights_only=True)["state_dict"]
+    from motionlab.training import train as train_mod
+
+    opt = options(small_demo, tmp_path, "--experiment_name", "ft", "--pretrained_from", first["best_checkpoint"])
+    train_set = MultimodalDataset(opt, "train")
+    from motionlab.models import find_model_using_name
+
+    model = find_model_using_name("transformer").from_dataset(opt, train_set)
+    train_mod.load_weights(model, opt.pretrained_from)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, src[k])
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, small_demo, monkeypatch):
+    train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "3"))
+    last = tmp_path / "demo" / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+    from motionlab.models.transformer_model import TransformerModel
+
+    original = TransformerModel.compute_loss
+
+    def poisoned(self, batch):
+        loss, terms = original(self, batch)
+        if self.global_step >= 4:
+            terms["mse_demo_motion"] = terms["mse_demo_motion"] * float("nan")
+            loss = loss * float("nan")
+        return loss, terms
+
+    monkeypatch.setattr(TransformerModel, "compute_loss", poisoned)
+    with pytest.raises(MotionlabError, match="non-finite value at step 4.*mse_demo_motion"):
+        train(options(small_demo, tmp_path, "--max_epochs", "2", "--limit_train_batches", "3", "--resume"))
+    assert last.read_bytes() == good
+
+
+def test_train_cli_reports_bad_input_without_traceback(tmp_path):
+    proc = run_cli("-m", "motionlab.training.train", "--hparams_file", "demo", "--data_dir", str(tmp_path / "none"), "--no-make_demo_data", "--experiments_dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ddp_two_processes_shard_the_data(tmp_path, small_demo):
+    proc = run_cli(
+        "-m", "motionlab.training.train", "--hparams_file", "demo", "--data_dir", str(small_demo), "--experiments_dir", str(tmp_path),
+        "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--max_epochs", "1", "--batch_size", "47", "--log_sample_indices", "--no-progress_bar",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / "demo" / f"sample_indices_rank{r}.json").read_text()) for r in (0, 1)]
+    n = len(MultimodalDataset(options(small_demo, tmp_path), "train"))
+    assert n == 846 and len(ranks[0]) == len(ranks[1]) == n // 2  # 423 = 9 batches of 47
+    assert not set(ranks[0]) & set(ranks[1])
+    assert (tmp_path / "demo" / "checkpoints" / "last.ckpt").exists()
