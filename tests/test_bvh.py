@@ -275,3 +275,9 @@ def test_real_known_layouts(real_data):
     z = load_bvh(real_data / "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.bvh")
     assert (z.skeleton.n_joints, z.skeleton.n_channels, z.n_frames) == (75, 228, 2065)
     assert z.fps == pytest.approx(30)
+
+
+def test_skeleton_must_be_depth_first():
+    with pytest.raises(MotionlabError, match="depth-first"):
+        Skeleton(["R", "A", "B", "A1"], [-1, 0, 0, 1], np.zeros((4, 3)), [[], [], [], []])
+    Skeleton(["R", "A", "A1", "B"], [-1, 0, 1, 0], np.zeros((4, 3)), [[], [], [], []])

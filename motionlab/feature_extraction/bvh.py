@@ -97,12 +97,22 @@ class Skeleton:
                 f"skeleton: names/parents/offsets/channels must have one entry per joint, "
                 f"found {n}/{len(self.parents)}/{len(self.offsets)}/{len(self.channels)}"
             )
-        for j, p in enumerate(self.parents):
-            if (j == 0) != (p == -1) or p >= j:
-                raise MotionlabError(
-                    f"skeleton: joints must be in depth-first order with a single root at index 0; "
-                    f"joint {j} ({self.names[j]}) has parent {p}"
-                )
+        # depth-first pre-order (as written in a file): the column order of the channels depends on it
+        ok = n > 0 and self.parents[0] == -1
+        stack = [0]
+        for j in range(1, n if ok else 0):
+            p = self.parents[j]
+            while stack and stack[-1] != p:
+                stack.pop()
+            if not stack:
+                ok = False
+                break
+            stack.append(j)
+        if not ok:
+            raise MotionlabError(
+                f"skeleton: joints must be listed in depth-first order (as in a BVH file) with the single "
+                f"root first; found parents {self.parents.tolist()}"
+            )
 
     def copy(self) -> "Skeleton":
         return Skeleton(self.names, self.parents.copy(), self.offsets.copy(), self.channels, dict(self.end_sites))
@@ -515,8 +525,7 @@ def _hierarchy_lines(sk: Skeleton) -> list[str]:
         out.append(f"{ind}{'ROOT' if j == 0 else 'JOINT'} {sk.names[j]}")
         out.append(f"{ind}{{")
         out.append(f"{ind}\tOFFSET {f3(sk.offsets[j])}")
-        if sk.channels[j] or j == 0:
-            out.append(f"{ind}\tCHANNELS {len(sk.channels[j])} {' '.join(sk.channels[j])}".rstrip())
+        out.append(f"{ind}\tCHANNELS {len(sk.channels[j])} {' '.join(sk.channels[j])}".rstrip())
         for c in sk.children(j):
             joint(c, depth + 1)
         if j in sk.end_sites:

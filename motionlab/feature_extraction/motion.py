@@ -505,13 +505,17 @@ class MotionPipeline:
         return pos, q_yaw, q_root
 
     def _split(self, full: np.ndarray) -> tuple[dict, dict, dict, dict]:
-        blocks, rot, trans, pos = {}, {}, {}, {}
+        """Full feature matrix -> root blocks by kind, and per-joint rotation/translation/position blocks."""
+        blocks, per_joint = {}, {"rot": {}, "trans": {}, "pos": {}}
         i = 0
         for kind, j, names in self._layout():
             part = full[:, i : i + len(names)]
             i += len(names)
-            {"rot": rot, "trans": trans, "pos": pos}.get(kind, blocks)[j if kind in ("rot", "trans", "pos") else kind] = part
-        return blocks, rot, trans, pos
+            if kind in per_joint:
+                per_joint[kind][j] = part
+            else:
+                blocks[kind] = part
+        return blocks, per_joint["rot"], per_joint["trans"], per_joint["pos"]
 
     def inverse(self, features: np.ndarray, start_position=None, start_heading: float = 0.0) -> Motion:
         """A Motion of the fitted skeleton at the target fps from features (T, D).
