@@ -51,11 +51,32 @@ def _generate(argv) -> int:
     return main(argv)
 
 
+def _prepare(argv) -> int:
+    from motionlab.feature_extraction.prepare import main
+
+    return main(argv)
+
+
+def _extract(argv) -> int:
+    from motionlab.feature_extraction.prepare import extract_main
+
+    return extract_main(argv)
+
+
+def _import(argv) -> int:
+    from motionlab.feature_extraction.importers.cli import main
+
+    return main(argv)
+
+
 COMMANDS = {
     "train": (_train, "train a model (options: motionlab train --help)"),
     "generate": (_generate, "generate from a trained experiment"),
     "info": (_info, "list registered models and datasets"),
     "make-demo-data": (_make_demo_data, "write the synthetic demo dataset"),
+    "prepare": (_prepare, "features, splits, scalers and metadata from a folder of paired takes"),
+    "extract": (_extract, "one step of prepare: extract audio|motion|keypoints|text DIR"),
+    "import": (_import, "import a published layout: import dance_melody|pats|sdt SRC OUT"),
 }
 
 

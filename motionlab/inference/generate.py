@@ -37,6 +37,9 @@ def generate_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_samples", type=int, default=1)
     p.add_argument("--frames_per_step", type=int, default=1, help="frames emitted per autoregressive step (<= output length)")
     p.add_argument("--random_seed", type=int, default=0)
+    p.add_argument("--generate_bvh", action="store_true", help="also write <seq>.bvh through the data's motion pipeline")
+    p.add_argument("--generate_video", action="store_true", help="also write <seq>.mp4: the skeleton with the audio muxed in")
+    p.add_argument("--audio_file", default=None, help="generate for a new audio file (features extracted with the training settings)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p
 
@@ -72,11 +75,28 @@ def load_model(exp_dir: Path, checkpoint: str | None = None, device: str = "cpu"
     return model.to(device).eval(), opt, path
 
 
-def generate_sequence(model, opt, data_dir, seq: str, *, max_length=0, seed_file=None, **kwargs) -> dict[str, np.ndarray]:
+def new_audio_inputs(opt, data_dir, audio_file) -> dict[str, np.ndarray]:
+    """Inputs for an unseen audio file: its features, plus the first test (or train) sequence as motion seed."""
+    from motionlab.inference.outputs import audio_features_for_file
+
+    given = [m for m in opt.input_modalities if m not in opt.output_modalities]
+    if len(given) != 1:
+        raise MotionlabError(f"--audio_file replaces one audio input, but the model takes {given}")
+    audio = audio_features_for_file(data_dir, given[0], audio_file)
+    seed_seq = next(iter(read_split(data_dir, "test") + read_split(data_dir, "train")), None)
+    arrays = {given[0]: audio}
+    if seed_seq is not None:
+        seeds = load_sequence(data_dir, seed_seq, [m for m in opt.output_modalities if m in opt.input_modalities])
+        arrays.update(seeds)
+    return arrays
+
+
+def generate_sequence(model, opt, data_dir, seq: str, *, max_length=0, seed_file=None, arrays=None, **kwargs) -> dict[str, np.ndarray]:
     """Generate one sequence; returns inverse-scaled arrays per output modality."""
-    features = list(dict.fromkeys(list(opt.input_modalities) + list(opt.output_modalities)))
-    available = [f for f in features if (Path(data_dir) / f"{seq}.{f}.npy").exists() or f not in opt.output_modalities]
-    arrays = load_sequence(data_dir, seq, available)
+    if arrays is None:
+        features = list(dict.fromkeys(list(opt.input_modalities) + list(opt.output_modalities)))
+        available = [f for f in features if (Path(data_dir) / f"{seq}.{f}.npy").exists() or f not in opt.output_modalities]
+        arrays = load_sequence(data_dir, seq, available)
     if max_length:
         arrays = {k: v[:max_length] for k, v in arrays.items()}
     seed = {}
@@ -114,11 +134,17 @@ def run(args) -> list[Path]:
     torch.manual_seed(args.random_seed)
     model, opt, ckpt = load_model(exp_dir, args.checkpoint, args.device)
     data_dir = Path(args.data_dir or opt.data_dir)
-    seq = args.sequence or next(iter(read_split(data_dir, "test")), None)
-    if seq is None:
-        raise MotionlabError(f"{data_dir}/base_filenames_test.txt is empty: name a sequence")
+    arrays, audio_path, audio_start = None, None, 0.0
+    if args.audio_file:
+        seq = args.sequence or Path(args.audio_file).stem
+        arrays = new_audio_inputs(opt, data_dir, args.audio_file)
+        audio_path = Path(args.audio_file)
+    else:
+        seq = args.sequence or next(iter(read_split(data_dir, "test")), None)
+        if seq is None:
+            raise MotionlabError(f"{data_dir}/base_filenames_test.txt is empty: name a sequence")
     result = generate_sequence(
-        model, opt, data_dir, seq, max_length=args.max_length, seed_file=args.seed_file,
+        model, opt, data_dir, seq, max_length=args.max_length, seed_file=args.seed_file, arrays=arrays,
         temperature=args.temperature, num_samples=args.num_samples, frames_per_step=args.frames_per_step,
     )
     out_dir = Path(args.output_folder) / args.experiment
@@ -127,6 +153,28 @@ def run(args) -> list[Path]:
         path = out_dir / f"{seq}.{name}.generated.npy"
         save_npy(path, arr.astype(np.float32))
         written.append(path)
+    if args.generate_bvh or args.generate_video:
+        written += write_outputs(args, data_dir, seq, result, opt.output_modalities[0], audio_path, audio_start, out_dir)
+    return written
+
+
+def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir) -> list[Path]:
+    """BVH and/or video of the (first) output modality, one per sample."""
+    from motionlab.inference import outputs
+
+    if audio_path is None:
+        audio_path, audio_start = outputs.audio_for(data_dir, seq)
+    samples = result[feature]
+    samples = samples[None] if samples.ndim == 2 else samples
+    written = []
+    for k, feats in enumerate(samples):
+        stem = seq if len(samples) == 1 else f"{seq}.sample{k}"
+        if args.generate_bvh:
+            written.append(outputs.write_bvh(data_dir, feature, feats, out_dir / f"{stem}.bvh", seq))
+        if args.generate_video:
+            if audio_path is None:
+                print(f"motionlab: no audio found for {seq}; the video is silent")
+            written.append(outputs.write_video(data_dir, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start))
     return written
 
 
