@@ -65,7 +65,7 @@ class PrepareSettings:
     def audio_settings(self):
         from motionlab.feature_extraction.audio import AudioFeatureSettings
 
-        return AudioFeatureSettings(features=list(self.audio_features), fps=self.fps, sr=self.sample_rate, n_mels=self.n_mels)
+        return AudioFeatureSettings(features=list(self.audio_features), fps=self.fps, sr=self.sample_rate, n_mels=self.n_mels, n_mfcc=min(20, self.n_mels))
 
 
 # ----------------------------------------------------------------------------- discovery
@@ -282,6 +282,8 @@ def prepare(src, settings: PrepareSettings | None = None, *, steps=STEPS, jobs: 
     if not src.is_dir():
         raise MotionlabError(f"{src}: folder not found")
     steps = tuple(st for st in STEPS if st in steps)
+    if "audio" in steps:
+        s.audio_settings()  # invalid settings fail once, here, not once per take
     discovered = discover_takes(src)
     summary = Summary()
     usable = []

@@ -120,6 +120,14 @@ class BaseModel(pl.LightningModule):
         return {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, factor), "interval": "step"}
 
     # ---- generation -----------------------------------------------------------------------
+    #: Most frames one ``generation_step`` may emit (None: up to the output length). MoGlow: 1.
+    max_frames_per_step: int | None = None
+
+    @property
+    def generation_spec(self) -> WindowSpec:
+        """The windows the rollout gives ``generation_step``; the training windows unless a model reads fewer."""
+        return self.spec
+
     def generation_step(self, window_inputs: list[torch.Tensor], state, *, temperature: float = 1.0, **cond):
         """One autoregressive step: input windows (B, L_i, D_i) -> (outputs (B, L_out, D) list, new state)."""
         raise NotImplementedError(f"{type(self).__name__} is not autoregressive; it overrides generate()")

@@ -44,7 +44,7 @@ class WindowSpec:
 
 
 def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, frames_per_step=1, teacher_forcing=False, **cond) -> dict:
-    spec: WindowSpec = model.spec
+    spec: WindowSpec = getattr(model, "generation_spec", model.spec)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     fed_back = [n for n in spec.input_modalities if n in spec.output_modalities]
@@ -57,6 +57,8 @@ def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, 
         raise MotionlabError("generate: at least one input modality must be given (not fed back) to set the sequence length")
     T = min(lengths)
     k = max(1, min(frames_per_step, min(spec.output_lengths)))
+    if getattr(model, "max_frames_per_step", None):  # a model-declared limit (e.g. MoGlow: one frame per step)
+        k = min(k, int(model.max_frames_per_step))
     start = spec.first_start
     for n, o, L in zip(spec.input_modalities, spec.input_offsets, spec.input_lengths):
         if n in fed_back:

@@ -1,0 +1,16 @@
+"""TransflowerModel (Valle-Pérez et al. 2021): a multimodal transformer conditioning a Flow++ with transformer couplings."""
+
+from __future__ import annotations
+
+from motionlab.models.modules.flow_model import TransformerFlowBase, add_flow_model_options
+
+
+class TransflowerModel(TransformerFlowBase):
+    """Transflower: multimodal transformer tokens condition a Flow++ (transformer couplings) over the next frames; NLL."""
+
+    coupling = "flowpp"
+    net = "transformer"
+
+    @staticmethod
+    def modify_commandline_options(parser):
+        return add_flow_model_options(parser, coupling="flowpp", net="transformer")
