@@ -9,6 +9,7 @@ in :func:`coerce`, the one place where raw values become typed values.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 
@@ -168,7 +169,37 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-def build_parser(model: str, dataset_name: str, add_help: bool = True, base: argparse.ArgumentParser | None = None):
+class FirstStageValues:
+    """What the first parsing stage knows about any option, as a raw value: the command line's, else the YAML's, else ``default``.
+
+    Passed as ``known`` to ``modify_commandline_options(parser, known)`` of the models and
+    datasets that declare that second parameter, so their options may depend on another option
+    (e.g. a composite model adding its sub-models' options). Types are not converted.
+    """
+
+    def __init__(self, argv: list[str], yaml_values: dict):
+        self.argv, self.yaml_values = list(argv), dict(yaml_values)
+
+    def get(self, key: str, default=None):
+        flag = f"--{key}"
+        if any(a == flag or a.startswith(flag + "=") for a in self.argv):
+            p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+            p.add_argument(flag, dest="value")
+            return p.parse_known_args(self.argv)[0].value
+        return self.yaml_values.get(key, default)
+
+
+def call_modify_commandline_options(cls, parser, known=None):
+    """``cls.modify_commandline_options(parser)``, or ``(parser, known)`` when it takes a second parameter."""
+    fn = cls.modify_commandline_options
+    try:
+        takes_known = len(inspect.signature(fn).parameters) >= 2
+    except (TypeError, ValueError):
+        takes_known = False
+    return fn(parser, known) if takes_known else fn(parser)
+
+
+def build_parser(model: str, dataset_name: str, add_help: bool = True, base: argparse.ArgumentParser | None = None, known: FirstStageValues | None = None):
     """The full parser: base groups plus the model's and the dataset's option groups."""
     from motionlab.datasets import find_dataset_using_name
     from motionlab.models import find_model_using_name
@@ -176,8 +207,8 @@ def build_parser(model: str, dataset_name: str, add_help: bool = True, base: arg
     parser = base or base_parser(add_help=add_help)
     model_cls = find_model_using_name(model)
     dataset_cls = find_dataset_using_name(dataset_name)
-    model_cls.modify_commandline_options(parser.add_argument_group(f"model '{model}'"))
-    dataset_cls.modify_commandline_options(parser.add_argument_group(f"dataset '{dataset_name}'"))
+    call_modify_commandline_options(model_cls, parser.add_argument_group(f"model '{model}'"), known)
+    call_modify_commandline_options(dataset_cls, parser.add_argument_group(f"dataset '{dataset_name}'"), known)
     return parser
 
 
@@ -199,7 +230,7 @@ def parse_options(argv: list[str] | None = None, *, base: argparse.ArgumentParse
     plugins = stage1("plugins")
     registry.add_plugin_modules(ListType(str)(plugins))
     model, dataset_name = str(stage1("model")), str(stage1("dataset_name"))
-    parser = build_parser(model, dataset_name, base=base)
+    parser = build_parser(model, dataset_name, base=base, known=FirstStageValues(argv, yaml_values))
 
     actions = {a.dest: a for a in parser._actions if a.dest != "help"}
     defaults = {}

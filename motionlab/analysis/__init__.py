@@ -1,0 +1,1 @@
+"""Analysis: metrics, plots and result tables (filled by the evaluation work)."""
