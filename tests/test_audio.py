@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +19,6 @@ from motionlab.feature_extraction.meta import read_feature_meta, write_feature_m
 from motionlab.utils.errors import MotionlabError
 
 ZEGGS_WAV = "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.wav"
-
-
-@pytest.fixture(scope="module")
-def real_data() -> Path:
-    """The real-data folder: skipped when MOTIONLAB_REAL_DATA is unset, a failure when set but missing."""
-    p = os.environ.get("MOTIONLAB_REAL_DATA")
-    if not p:
-        pytest.skip("MOTIONLAB_REAL_DATA not set")
-    root = Path(p)
-    assert root.is_dir(), f"MOTIONLAB_REAL_DATA={p} is not a folder"
-    return root
 
 
 @pytest.fixture(scope="module")

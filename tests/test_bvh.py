@@ -6,7 +6,6 @@ mandatory and fail when a file is missing.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +23,6 @@ REAL_BVH = [
     "bvh/test_freebvh.bvh",
     "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.bvh",
 ]
-
-
-@pytest.fixture(scope="session")
-def real_data() -> Path:
-    root = os.environ.get("MOTIONLAB_REAL_DATA")
-    if not root:
-        pytest.skip("MOTIONLAB_REAL_DATA not set")
-    root = Path(root)
-    missing = [r for r in REAL_BVH if not (root / r).is_file()]
-    if missing:
-        pytest.fail(f"MOTIONLAB_REAL_DATA={root} is set but lacks {missing}")
-    return root
 
 
 SMALL = """HIERARCHY

@@ -6,7 +6,6 @@ data (then it is mandatory: missing files fail); the data is read in place, neve
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import h5py
@@ -103,11 +102,8 @@ def test_dance_melody_validation_errors_write_nothing(tmp_path):
 REAL_TAKES = {"DANCE_C_8": (485, 1271), "DANCE_R_8": (133, 2178), "DANCE_T_5": (0, 2504), "DANCE_W_24": (134, 970)}
 
 
-def test_dance_melody_real_takes(tmp_path):
-    root = os.environ.get("MOTIONLAB_REAL_DATA")
-    if not root:
-        pytest.skip("MOTIONLAB_REAL_DATA not set")
-    src = Path(root) / "paired" / "dance_with_melody"
+def test_dance_melody_real_takes(tmp_path, real_data):
+    src = real_data / "paired" / "dance_with_melody"
     for take in REAL_TAKES:
         for f in ("skeletons.json", "audio.mp3", "config.json"):
             assert (src / take / f).is_file(), f"real data file missing: {src / take / f}"

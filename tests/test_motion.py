@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +35,9 @@ N_FRAMES = 300  # frames per file after resampling
 
 
 @pytest.fixture(scope="session")
-def real_data() -> Path:
-    root = os.environ.get("MOTIONLAB_REAL_DATA")
-    if not root:
-        pytest.skip("MOTIONLAB_REAL_DATA not set")
-    root = Path(root)
+def real_data(real_data) -> Path:
+    """conftest's real-data folder, checked to hold every BVH these tests read."""
+    root = real_data
     missing = [r for r in REAL_BVH if not (root / r).is_file()]
     if missing:
         pytest.fail(f"MOTIONLAB_REAL_DATA={root} is set but lacks {missing}")

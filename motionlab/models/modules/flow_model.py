@@ -24,7 +24,7 @@ from torch import nn
 
 from motionlab.models.base_model import BaseModel
 from motionlab.models.modules.flows import Flow
-from motionlab.models.modules.flows.coupling import AffineCoupling, FlowPlusPlusCoupling
+from motionlab.models.modules.flows.coupling import FlowPlusPlusCoupling
 from motionlab.models.modules.flows.coupling_nets import TRANSFORMER_POS_EMBS
 from motionlab.models.modules.flows.distributions import StandardNormal, StudentT
 from motionlab.models.modules.flows.mixing import InvertibleLinear
@@ -158,14 +158,15 @@ def invert_flowpp(coupling: FlowPlusPlusCoupling, zb: torch.Tensor, params: torc
     for it in range(1, max_iters + 1):
         lf, l1mf, lpdf = coupling._log_cdfs(x, lp, m, ls)
         r = (lf - l1mf) - y
+        done = r.abs() <= bound
+        if it % check_every == 0 and bool(done.all()):
+            break
         below = r < 0
         lo = torch.where(below, x, lo)
         hi = torch.where(below, hi, x)
         step = x - r * torch.exp(lf + l1mf - lpdf)
-        inside = (step > lo) & (step < hi)
-        x = torch.where(inside, step, 0.5 * (lo + hi))
-        if it % check_every == 0 and bool((r.abs() <= bound).all()):
-            break
+        inside = (step >= lo) & (step <= hi)
+        x = torch.where(done, x, torch.where(inside, step, 0.5 * (lo + hi)))
     return x.to(zb.dtype)
 
 
