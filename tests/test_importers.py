@@ -69,7 +69,7 @@ def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
         assert sr == SR and wav.shape == (400, 2)  # 10 frames / 25 fps * 1000 Hz, stereo kept
         np.testing.assert_array_equal(wav, song[start * 40 : start * 40 + 400])
     m = _meta(out, "keypoints3d_25fps")
-    assert m["fps"] == 25 and m["kind"] == "motion" and m["dims"] == 72
+    assert m["fps"] == 25 and m["kind"] == "keypoints" and m["dims"] == 72
     assert m["columns"][:4] == ["j0_x", "j0_y", "j0_z", "j1_x"] and m["columns"][-3:] == ["center_x", "center_y", "center_z"]
     assert _splits(out) == {"train": ["DANCE_A_1"], "val": [], "test": ["DANCE_B_2"]}
     assert not (out / "speakers.json").exists()
@@ -188,7 +188,7 @@ def test_pats_import_exact(tmp_path):
     want = np.stack([np.interp(pos, np.arange(33), mel[:, c]) for c in range(64)], 1)
     np.testing.assert_allclose(open_feature(out, "102", "audio_log_mel_400"), want, rtol=1e-5, atol=1e-6)
     m = _meta(out, "pose_normalize")
-    assert m["fps"] == 15 and m["columns"] == keypoint_columns(52, 2) and m["kind"] == "motion"
+    assert m["fps"] == 15 and m["columns"] == keypoint_columns(52, 2) and m["kind"] == "keypoints"
     assert _meta(out, "audio_log_mel_400")["dims"] == 64 and _meta(out, "text_bert")["dims"] == 8
     assert not (out / "101.pose_data.npy").exists()
     _no_temp_files(out)
@@ -261,7 +261,7 @@ def test_sdt_import_exact(tmp_path):
         np.testing.assert_array_equal(wav, audio)
     assert not (out / "v1-85-149.pose2d.npy").exists()
     m = _meta(out, "pose2d")
-    assert m["fps"] == 15 and m["columns"] == keypoint_columns(137, 2) and m["kind"] == "motion"
+    assert m["fps"] == 15 and m["columns"] == keypoint_columns(137, 2) and m["kind"] == "keypoints"
     _no_temp_files(out)
 
 

@@ -237,3 +237,24 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
     args = gen.generate_parser().parse_args(["z", "--audio_file", str(real_data / "audio" / "speech" / "librispeech_198-209-0000.hq.ogg"), "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--max_length", "60"])
     gen.run(args)
     assert load_bvh(out / "z" / "librispeech_198-209-0000.hq.bvh").n_frames == 60
+
+
+def test_real_dance_import_extract_audio_and_video(real_data, tmp_path):
+    """Dance with Melody: import (start offsets honoured), add audio features, draw a video with the cut song."""
+    from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
+    from motionlab.inference.outputs import audio_for, write_video
+    from motionlab.inference.render import probe_duration
+
+    out = tmp_path / "dance"
+    import_dance_melody(real_data / "paired" / "dance_with_melody", out, val_takes=["DANCE_W_24"])
+    summary = prepare(out, settings(fps=25), steps=("audio",), progress=False)
+    assert summary.frames == 1271 + 2178 + 2504 + 970
+    assert (out / "base_filenames_val.txt").read_text().split() == ["DANCE_W_24"]
+    motion = np.load(out / "DANCE_W_24.keypoints3d_25fps.npy")
+    audio = np.load(out / "DANCE_W_24.audio_mel16_onset_beats_25fps.npy")
+    assert motion.shape[0] == audio.shape[0] == 970
+    wav, start = audio_for(out, "DANCE_W_24")
+    assert wav == out / "DANCE_W_24.wav" and start == 0.0
+    video = write_video(out, "keypoints3d_25fps", motion[:50], tmp_path / "w.mp4", "DANCE_W_24", wav, start)
+    d = probe_duration(video)
+    assert d["video_frames"] == 50 and abs(d["audio"] - 2.0) < 0.1

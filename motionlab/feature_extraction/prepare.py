@@ -445,7 +445,9 @@ class _Writer:
             arrays[q], columns = r["audio"][lo:hi], r["audio_columns"]
         name = _audio_feature_name(s)
         self._write_feature(name, arrays, columns, {"source": "audio", **s.audio_settings().to_dict()}, kind="audio")
-        self.audio_feature = name
+        if not self.summary.frames:  # audio alone (extract audio): count its frames
+            self.summary.frames = sum(len(a) for a in arrays.values())
+            self.summary.seconds = self.summary.frames / s.fps
 
     def text(self):
         from motionlab.feature_extraction.text import Vocabulary, word_timings_to_frames

@@ -53,7 +53,7 @@ def write_bvh(data_dir, feature: str, features: np.ndarray, path, seq: str | Non
 
 
 def positions_and_bones(data_dir, feature: str, features: np.ndarray, seq: str | None = None):
-    """(positions (T, J, 2|3), parents or None, up axis) for rendering."""
+    """(positions (T, J, 2|3), bones: a parents list or a list of (i, j) edges or None, up axis)."""
     meta = _meta(data_dir, feature)
     kind = meta.get("kind")
     if kind == "motion":
@@ -65,7 +65,11 @@ def positions_and_bones(data_dir, feature: str, features: np.ndarray, seq: str |
         from motionlab.feature_extraction.keypoints import features_to_keypoints
 
         st = meta["settings"]
-        return features_to_keypoints(features, int(st["joints"]), int(st["dims"])), None, "y"
+        J, D, traj = int(st["joints"]), int(st["dims"]), int(st.get("trajectory_columns", 0))
+        pos = features_to_keypoints(features[:, : J * D], J, D)
+        if traj:  # joints relative to a root trajectory stored in the last columns
+            pos = pos + features[:, None, J * D : J * D + traj]
+        return pos, st.get("edges"), "y"
     raise MotionlabError(f"{Path(data_dir) / (feature + '.meta.json')}: cannot draw a '{kind}' feature as a skeleton (expected a motion or keypoints feature)")
 
 
@@ -85,8 +89,10 @@ def write_video(data_dir, feature: str, features: np.ndarray, path, seq: str | N
     from motionlab.inference.render import render_video
 
     meta = _meta(data_dir, feature)
-    pos, parents, up = positions_and_bones(data_dir, feature, features, seq)
-    return render_video(pos, path, meta["fps"], parents=parents, audio_path=audio_path, audio_start=audio_start, up_axis=up, title=seq)
+    pos, bones, up = positions_and_bones(data_dir, feature, features, seq)
+    edges = bones if bones and isinstance(bones[0], (list, tuple)) else None
+    parents = None if edges else bones
+    return render_video(pos, path, meta["fps"], parents=parents, edges=edges, audio_path=audio_path, audio_start=audio_start, up_axis=up, title=seq)
 
 
 def audio_features_for_file(data_dir, feature: str, audio_file) -> np.ndarray:

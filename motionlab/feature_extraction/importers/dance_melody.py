@@ -27,6 +27,8 @@ from motionlab.utils.io import save_npy
 log = logging.getLogger(__name__)
 
 N_JOINTS = 23
+# Bones to draw (the dataset's utils/draw.py links; the midpoint links are left out): head, arms, legs, feet.
+EDGES = [(0, 1), (3, 4), (4, 5), (5, 6), (12, 13), (13, 14), (14, 15), (3, 12), (7, 16), (7, 8), (8, 9), (9, 10), (9, 11), (16, 17), (17, 18), (18, 19), (18, 20), (2, 3), (2, 12), (2, 7), (2, 16)]
 TAKE_FILES = ("skeletons.json", "audio.mp3", "config.json")
 
 
@@ -170,7 +172,11 @@ def import_dance_melody(
         "positions": "joints relative to the root, then the root trajectory (world = joint + center)",
         "audio": "<take>.wav cut from audio.mp3 at start_position/fps for n_frames/fps seconds",
         "takes": {r["take"]: {"start_position": r["start_position"], "offset_seconds": r["offset_seconds"]} for r in results},
+        "joints": N_JOINTS,
+        "dims": 3,
+        "trajectory_columns": 3,
+        "edges": EDGES,
     }
-    write_feature_meta(out_dir, feature, fps, columns, settings, kind="motion")
+    write_feature_meta(out_dir, feature, fps, columns, settings, kind="keypoints")
     write_index(out_dir, splits)
     return results

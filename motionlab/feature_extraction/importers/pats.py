@@ -207,7 +207,7 @@ def import_pats(
         splits[seq], spk_map[seq] = index[seq][0], index[seq][1]
     common = {"source": "pats", "src_dir": str(src_dir), "split_csv": str(csv_path)}
     for key in pose_keys:
-        write_feature_meta(out_dir, feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y"}, kind="motion")
+        write_feature_meta(out_dir, feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y", "joints": N_JOINTS, "dims": 2}, kind="keypoints")
     for key in audio_keys:
         name = feature_name(key)
         write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key, "resampled": "linearly to the pose frames"}, kind="audio")

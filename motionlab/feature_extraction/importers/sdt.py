@@ -174,7 +174,9 @@ def import_sdt(
         "root_joint": NECK,
         "confidence": "dropped",
         "audio_sr": sorted(rates),
+        "joints": n_points,
+        "dims": 2,
     }
-    write_feature_meta(out_dir, FEATURE, fps, keypoint_columns(n_points, 2), settings, kind="motion")
+    write_feature_meta(out_dir, FEATURE, fps, keypoint_columns(n_points, 2), settings, kind="keypoints")
     write_index(out_dir, {s: c[1] for s, c in clips.items()}, {s: c[2] for s, c in clips.items()})
     return {s: c[1] for s, c in clips.items()}
