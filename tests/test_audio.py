@@ -75,7 +75,7 @@ def test_zeggs_all_features_20fps(real_data, tmp_path):
     rms = X[:, cols.index("rms")]
     assert rms.max() > 5 * np.median(rms[rms > 0].min())
     name = feature_name(s)
-    write_feature_meta(tmp_path, name, s.fps, cols, s.to_dict(), source="audio")
+    write_feature_meta(tmp_path, name, s.fps, cols, s.to_dict(), kind="audio")
     meta = read_feature_meta(tmp_path, name)
     assert meta["dims"] == X.shape[1] and meta["columns"] == cols and meta["kind"] == "audio"
     assert AudioFeatureSettings.from_dict(meta["settings"]) == s

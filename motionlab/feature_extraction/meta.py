@@ -19,24 +19,13 @@ def meta_path(data_dir, feature_name: str) -> Path:
     return Path(data_dir) / f"{feature_name}.meta.json"
 
 
-def write_feature_meta(
-    data_dir,
-    feature_name: str,
-    fps: float,
-    columns: Sequence[str],
-    settings_dict: dict | None = None,
-    source: str = "audio",
-    *,
-    kind: str | None = None,
-) -> Path:
+def write_feature_meta(data_dir, feature_name: str, fps: float, columns: Sequence[str], settings_dict: dict | None = None, *, kind: str) -> Path:
     """Write ``<data_dir>/<feature_name>.meta.json`` atomically and return its path.
 
-    ``source`` (or its alias ``kind``, which wins when given) is stored as ``kind`` (``audio``,
-    ``motion``, ``text``, ``demo`` ...); ``settings_dict`` must be JSON-serialisable so that the same
-    extraction can be repeated on new inputs at generation time.
+    ``kind`` (``audio``, ``motion``, ``keypoints``, ``text``, ``demo`` ...) tells generation how to
+    use the feature; ``settings_dict`` must be JSON-serialisable so that the same extraction can be
+    repeated on new inputs at generation time.
     """
-    if kind is not None:
-        source = kind
     columns = [str(c) for c in columns]
     if float(fps) <= 0:
         raise MotionlabError(f"{feature_name}: fps must be positive, got {fps}")
@@ -46,7 +35,7 @@ def write_feature_meta(
         "dims": len(columns),
         "columns": columns,
         "settings": dict(settings_dict or {}),
-        "kind": str(source),
+        "kind": str(kind),
     }
     path = meta_path(data_dir, feature_name)
     write_json(path, meta)

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from motionlab.feature_extraction.meta import read_feature_meta
+from motionlab.feature_extraction.prepare import AUDIO_EXTENSIONS, read_manifest
 from motionlab.utils.errors import MotionlabError
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def _meta(data_dir, feature: str) -> dict:
@@ -36,8 +35,6 @@ def load_pipeline(data_dir, feature: str):
 
 
 def sequence_info(data_dir, seq: str) -> dict:
-    from motionlab.feature_extraction.prepare import read_manifest
-
     manifest = read_manifest(data_dir) or {}
     return manifest.get("sequences", {}).get(seq, {})
 
@@ -103,6 +100,8 @@ def audio_features_for_file(data_dir, feature: str, audio_file) -> np.ndarray:
     meta = _meta(data_dir, feature)
     if meta.get("kind") != "audio":
         raise MotionlabError(f"input '{feature}' is not an audio feature (kind {meta.get('kind')!r}); --audio_file can only replace audio inputs")
+    if meta.get("settings", {}).get("source") != "audio":
+        raise MotionlabError(f"input '{feature}' was not extracted by motionlab from audio files ({meta.get('settings', {}).get('source')}), so new audio cannot be processed the same way")
     settings = {k: v for k, v in meta["settings"].items() if k in AudioFeatureSettings.__dataclass_fields__}
     feats, _ = extract_audio_file(audio_file, AudioFeatureSettings.from_dict(settings))
     scaler = load_scaler_if_any(data_dir, feature)

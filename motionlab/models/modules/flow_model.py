@@ -139,21 +139,22 @@ class _InverseCache:
         return inv
 
 
-def invert_flowpp(coupling: FlowPlusPlusCoupling, zb: torch.Tensor, params: torch.Tensor, tol: float = 1e-6, max_iters: int = 60, check_every: int = 4) -> torch.Tensor:
+def invert_flowpp(coupling: FlowPlusPlusCoupling, zb: torch.Tensor, params: torch.Tensor, tol: float = 1e-6, max_iters: int = 60, check_every: int = 2) -> torch.Tensor:
     """x_b from z_b for a Flow++ coupling, by safeguarded Newton iterations in float64.
 
     g(x) = logit(MixLogisticCDF(x)) is increasing; the root lies in the exact bracket of the component
     quantiles. Each iteration takes a Newton step on g, falling back to the bracket midpoint when the
     step leaves the bracket, and stops once |g(x) - y| <= tol * (1 + |y|) everywhere (checked every
-    ``check_every`` iterations, so few host synchronisations). Converges in a handful of iterations
-    where bisection needs ~50, and agrees with ``FlowPlusPlusCoupling._inverse_transform``.
+    ``check_every`` iterations, to limit host synchronisations on GPUs). Starting from the
+    pi-weighted component quantile it converges in a few iterations where bisection takes 100,
+    and agrees with ``FlowPlusPlusCoupling._inverse_transform``.
     """
     a, b, log_pi, mu, log_s = coupling._split(params)
     y = ((zb - b) * torch.exp(-a)).double()
     lp, m, ls = log_pi.double(), mu.double(), log_s.double()
     q = m + torch.exp(ls) * y.unsqueeze(-1)
     lo, hi = q.min(-1).values, q.max(-1).values
-    x = 0.5 * (lo + hi)
+    x = (torch.exp(lp) * q).sum(-1)  # the pi-weighted component quantile: exact for one component, inside the bracket
     bound = tol * (1 + y.abs())
     for it in range(1, max_iters + 1):
         lf, l1mf, lpdf = coupling._log_cdfs(x, lp, m, ls)
