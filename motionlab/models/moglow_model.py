@@ -7,7 +7,12 @@ import dataclasses
 from torch import nn
 
 from motionlab.models.modules.autoregressive import WindowSpec
-from motionlab.models.modules.flow_model import FlowModelBase, add_flow_model_options, frame_conditioning, sample_flow
+from motionlab.models.modules.flow_model import (
+    FlowModelBase,
+    add_flow_model_options,
+    frame_conditioning,
+    sample_flow,
+)
 from motionlab.models.modules.flows import Flow
 from motionlab.training.options import add_list_option
 from motionlab.utils.errors import MotionlabError

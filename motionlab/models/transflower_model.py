@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from motionlab.models.modules.flow_model import TransformerFlowBase, add_flow_model_options
+from motionlab.models.modules.flow_model import (
+    TransformerFlowBase,
+    add_flow_model_options,
+)
 
 
 class TransflowerModel(TransformerFlowBase):
