@@ -10,6 +10,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# BVH files of the real data folder that the tests rely on (relative to MOTIONLAB_REAL_DATA).
+REAL_BVH = [
+    "bvh/cmu_01_01.bvh",
+    "bvh/AV_8Walk_Meredith_HVHA_Rep1.bvh",
+    "bvh/test_mocapbank.bvh",
+    "bvh/test_freebvh.bvh",
+    "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.bvh",
+]
 
 
 @pytest.fixture(scope="session")

@@ -14,15 +14,9 @@ from scipy.spatial.transform import Rotation
 
 from motionlab.feature_extraction import bvh
 from motionlab.feature_extraction.bvh import Motion, Skeleton, load_bvh, save_bvh
+from conftest import REAL_BVH
 from motionlab.utils.errors import MotionlabError
 
-REAL_BVH = [
-    "bvh/cmu_01_01.bvh",
-    "bvh/AV_8Walk_Meredith_HVHA_Rep1.bvh",
-    "bvh/test_mocapbank.bvh",
-    "bvh/test_freebvh.bvh",
-    "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.bvh",
-]
 
 
 SMALL = """HIERARCHY

@@ -22,15 +22,9 @@ from motionlab.feature_extraction.motion import (
     resample,
     skeleton_height,
 )
+from conftest import REAL_BVH
 from motionlab.utils.errors import MotionlabError
 
-REAL_BVH = [
-    "bvh/cmu_01_01.bvh",
-    "bvh/AV_8Walk_Meredith_HVHA_Rep1.bvh",
-    "bvh/test_mocapbank.bvh",
-    "bvh/test_freebvh.bvh",
-    "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.bvh",
-]
 N_FRAMES = 300  # frames per file after resampling
 
 

@@ -11,7 +11,6 @@ written as ``<take>.wav`` for the audio extractor; the motion becomes
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Iterable
@@ -22,7 +21,7 @@ from motionlab.feature_extraction.importers import check_seq_id, write_index, wr
 from motionlab.feature_extraction.keypoints import keypoint_columns, keypoints_to_features
 from motionlab.feature_extraction.meta import write_feature_meta
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import save_npy
+from motionlab.utils.io import read_json, save_npy
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +33,6 @@ TAKE_FILES = ("skeletons.json", "audio.mp3", "config.json")
 
 def motion_feature_name(fps: float) -> str:
     return f"keypoints3d_{fps:g}fps"
-
-
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MotionlabError(f"{path}: file not found (a Dance with Melody take needs {', '.join(TAKE_FILES)})") from None
-    except json.JSONDecodeError as e:
-        raise MotionlabError(f"{path}: not valid JSON ({e})") from None
 
 
 def _require(obj, keys, path: Path):
@@ -76,7 +66,7 @@ def _read_take(take_dir: Path, fps: float) -> dict:
         if not (take_dir / name).exists():
             raise MotionlabError(f"{take_dir / name}: file not found (a Dance with Melody take needs {', '.join(TAKE_FILES)})")
     skel_path, cfg_path, audio_path = take_dir / "skeletons.json", take_dir / "config.json", take_dir / "audio.mp3"
-    sk = _load_json(skel_path)
+    sk = read_json(skel_path)
     _require(sk, ("length", "skeletons", "center"), skel_path)
     skeletons = _array(sk["skeletons"], skel_path, "skeletons", (None, N_JOINTS, 3))
     n = skeletons.shape[0]
@@ -85,7 +75,7 @@ def _read_take(take_dir: Path, fps: float) -> dict:
         raise MotionlabError(f"{skel_path}: 'length' says {sk['length']} frames but 'skeletons' has {n}")
     if n == 0:
         raise MotionlabError(f"{skel_path}: expected at least one frame, found 0")
-    cfg = _load_json(cfg_path)
+    cfg = read_json(cfg_path)
     _require(cfg, ("start_position", "end_position"), cfg_path)
     start, end = int(cfg["start_position"]), int(cfg["end_position"])
     if start < 0 or end < start:
