@@ -158,3 +158,26 @@ def test_ddp_two_processes_shard_the_data(tmp_path, small_demo):
     assert n == 846 and len(ranks[0]) == len(ranks[1]) == n // 2  # 423 = 9 batches of 47
     assert not set(ranks[0]) & set(ranks[1])
     assert (tmp_path / "demo" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_early_stopping_and_min_epochs(tmp_path, small_demo):
+    # train_loss falls, so with mode "max" it never improves: training stops after patience + 1 epochs ...
+    common = ["--max_epochs", "20", "--limit_train_batches", "2", "--limit_val_batches", "1", "--monitor", "train_loss", "--monitor_mode", "max", "--early_stopping_patience", "1"]
+    result = train(options(small_demo, tmp_path, *common))
+    assert result["global_step"] == 2 * 2
+    # ... unless --min_epochs asks for more
+    result = train(options(small_demo, tmp_path, *common, "--min_epochs", "4", "--experiment_name", "min4"))
+    assert result["global_step"] == 4 * 2
+
+
+def test_plateau_schedule_is_configured_from_options(small_demo, tmp_path):
+    from motionlab.models import find_model_using_name
+
+    opt = options(small_demo, tmp_path, "--lr_policy", "plateau", "--lr_decay_factor", "0.3", "--lr_plateau_patience", "2", "--warmup_steps", "0")
+    model = find_model_using_name("transformer").from_dataset(opt, MultimodalDataset(opt, "train"))
+    config = model.configure_optimizers()
+    sched = config["lr_scheduler"]
+    assert isinstance(sched["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau) and sched["monitor"] == "val_loss"
+    assert sched["scheduler"].factor == 0.3 and sched["scheduler"].patience == 2
+    with pytest.raises(MotionlabError, match="warmup"):
+        find_model_using_name("transformer").from_dataset(options(small_demo, tmp_path, "--lr_policy", "plateau", "--warmup_steps", "5"), MultimodalDataset(opt, "train")).configure_optimizers()
