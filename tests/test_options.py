@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from motionlab.training.options import parse_options
@@ -99,3 +101,10 @@ def test_hparams_subfolder_name(tmp_path, monkeypatch):
     assert parse(["--hparams_file", "hparams/dance/small.yaml"]).experiment_name == "dance_small"
     with pytest.raises(MotionlabError, match="not found"):
         parse(["--hparams_file", "dance/missing"])
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "hparams").rglob("*.yaml")))
+def test_every_shipped_hparams_file_parses(path):
+    opt = parse(["--hparams_file", path])
+    rel = Path(path).relative_to(Path(__file__).resolve().parents[1] / "hparams").with_suffix("")
+    assert opt.experiment_name == "_".join(rel.parts)
