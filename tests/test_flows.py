@@ -3,6 +3,7 @@ carrying of the recurrent (MoGlow) couplings, base distributions, option validat
 
 from __future__ import annotations
 
+import math
 import functools
 
 import numpy as np
@@ -268,3 +269,15 @@ def test_tiny_conditional_flow_learns():
     with torch.no_grad():
         nll = -flow.eval().log_prob(x_val, c_val).mean().item()
     assert nll < nll0 - 3.0, (nll0, nll)
+
+
+def test_actnorm_init_on_a_constant_channel_stays_finite():
+    """A channel constant in the first (tiny) batch used to get an unbounded scale; the next batch overflowed."""
+    from motionlab.models.modules.flows import ActNorm
+
+    norm = ActNorm(3)
+    first = torch.tensor([[[0.0, 1.0, 5.0]], [[1.0, 1.0, 6.0]]])  # channel 1 constant
+    norm(first)
+    z, logdet = norm(torch.tensor([[[0.5, 3.0, 5.5]]]))
+    assert torch.isfinite(z).all() and torch.isfinite(logdet).all()
+    assert float(norm.logs[1]) == pytest.approx(-math.log(1e-2 + 1e-6))

@@ -16,11 +16,14 @@ class ActNorm(nn.Module):
     The ``initialized`` flag is a buffer so a restored checkpoint does not re-initialise.
     """
 
-    def __init__(self, D: int, eps: float = 1e-6):
+    def __init__(self, D: int, eps: float = 1e-6, min_std: float = 1e-2):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(D))
         self.logs = nn.Parameter(torch.zeros(D))
         self.eps = eps
+        # A channel (nearly) constant in the first batch must not be amplified without bound:
+        # with small batches that made the next batch's values explode to inf.
+        self.min_std = min_std
         self.register_buffer("initialized", torch.tensor(False))
 
     @torch.no_grad()
@@ -29,7 +32,7 @@ class ActNorm(nn.Module):
         mean = flat.mean(0)
         std = flat.std(0, unbiased=False) if flat.shape[0] > 1 else torch.ones_like(mean)
         self.bias.copy_(-mean)
-        self.logs.copy_(-torch.log(std + self.eps))
+        self.logs.copy_(-torch.log(std.clamp_min(self.min_std) + self.eps))
         self.initialized.fill_(True)
 
     def forward(self, x: torch.Tensor, cond=None):
