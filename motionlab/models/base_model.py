@@ -48,8 +48,8 @@ class BaseModel(pl.LightningModule):
 
     # ---- training -------------------------------------------------------------------------
     def compute_loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return (loss to minimise, named terms to log). Models override this."""
-        raise NotImplementedError
+        """Return (loss to minimise, named terms to log). Abstract: every model overrides this."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_loss(batch)")
 
     def training_step(self, batch, batch_idx):
         loss, terms = self.compute_loss(batch)
