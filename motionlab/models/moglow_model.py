@@ -11,7 +11,6 @@ from motionlab.models.modules.flow_model import (
     FlowModelBase,
     add_flow_model_options,
     frame_conditioning,
-    sample_flow,
 )
 from motionlab.models.modules.flows import Flow
 from motionlab.training.options import add_list_option
@@ -78,7 +77,7 @@ class MoglowModel(FlowModelBase):
         states = state or [None] * len(self.flows)
         outs, new_states = [], []
         for flow, st in zip(self.flows, states):
-            x, st = sample_flow(flow, cond, cond.shape[1], temperature, cond.shape[0], state=st, cache=self._inverse_cache)
+            x, st = flow.sample(cond, cond.shape[1], temperature, cond.shape[0], state=st, return_state=True)
             outs.append(x)
             new_states.append(st)
         return outs, new_states

@@ -10,9 +10,9 @@
   ``--output_lengths`` frames. Its subclasses choose the coupling (Flow++ or affine) and the
   coupling network (transformer, gated convolutions, LSTM).
 * :func:`frame_conditioning` - MoGlow's per-frame conditioning by ``unfold``.
-* :func:`sample_flow` - the generation hot path: base sample + inverse flow with the inverse
-  1x1 mixings cached between calls and a safeguarded Newton inversion of the Flow++ mixture CDF
-  that stops at a tolerance (instead of a fixed 100 bisection steps).
+
+Generation calls ``Flow.sample`` (base sample drawn on the device; the blocks' inverses are the fast
+ones: cached inverse 1x1 mixings, safeguarded Newton inversion of the Flow++ mixture CDF).
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ from torch import nn
 
 from motionlab.models.base_model import BaseModel
 from motionlab.models.modules.flows import Flow
-from motionlab.models.modules.flows.coupling import FlowPlusPlusCoupling
 from motionlab.models.modules.flows.coupling_nets import TRANSFORMER_POS_EMBS
-from motionlab.models.modules.flows.distributions import StandardNormal, StudentT
-from motionlab.models.modules.flows.mixing import InvertibleLinear
 from motionlab.models.modules.transformer import (
     MultimodalTransformer,
     PositionalEncoding,
@@ -121,112 +118,6 @@ def _opt(o, name, default=None):
     return getattr(o, name, default)
 
 
-# ------------------------------------------------------------------------------ fast inverse flow
-
-
-class _InverseCache:
-    """Inverse 1x1 mixing matrices, recomputed only when the parameters change (their version counters)."""
-
-    def __init__(self):
-        self._entries: dict[int, tuple] = {}
-
-    def inverse_weight(self, m: InvertibleLinear, dtype) -> torch.Tensor:
-        params = (m.L, m.U, m.log_s) if m.lu else (m.weight,)
-        key = tuple((p.data_ptr(), p._version) for p in params) + (dtype, m.training)
-        hit = self._entries.get(id(m))
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        with torch.no_grad():
-            w, _ = m._weight()
-            inv = torch.linalg.inv(w.double()).T.to(dtype).contiguous()
-        self._entries[id(m)] = (key, inv)
-        return inv
-
-
-def _mixture_logit(x, log_pi, mu, inv_s, log_pi_minus_log_s):
-    """(logit F(x), log dlogitF/dx) of a logistic mixture, with one logsumexp over the stacked terms."""
-    u = (x.unsqueeze(-1) - mu) * inv_s
-    ls_pos = torch.nn.functional.logsigmoid(u)
-    ls_neg = ls_pos - u  # log sigmoid(-u)
-    lse = torch.logsumexp(torch.stack((log_pi + ls_pos, log_pi + ls_neg, log_pi_minus_log_s + ls_pos + ls_neg)), -1)
-    log_f, log_1mf, log_pdf = lse.unbind(0)
-    return log_f - log_1mf, log_pdf - log_f - log_1mf
-
-
-def invert_flowpp(coupling: FlowPlusPlusCoupling, zb: torch.Tensor, params: torch.Tensor, tol: float = 1e-6, max_iters: int = 60, check_every: int | None = None) -> torch.Tensor:
-    """x_b from z_b for a Flow++ coupling, by safeguarded Newton iterations in float64.
-
-    g(x) = logit(MixLogisticCDF(x)) is increasing; the root lies in the exact bracket of the component
-    quantiles. Each iteration takes a Newton step on g, falling back to the bracket midpoint when the
-    step leaves the bracket, and stops once |g(x) - y| <= tol * (1 + |y|) everywhere (checked every
-    ``check_every`` iterations: 2 on CPU, 8 on accelerators where the check synchronises). Starting from the
-    pi-weighted component quantile it converges in a few iterations where bisection takes 100,
-    and agrees with ``FlowPlusPlusCoupling._inverse_transform``.
-    """
-    a, b, log_pi, mu, log_s = coupling._split(params)
-    y = ((zb - b) * torch.exp(-a)).double()
-    lp, m, ls = log_pi.double(), mu.double(), log_s.double()
-    inv_s, lp_ls = torch.exp(-ls), lp - ls
-    q = m + torch.exp(ls) * y.unsqueeze(-1)
-    lo, hi = q.min(-1).values, q.max(-1).values
-    x = (torch.exp(lp) * q).sum(-1)  # the pi-weighted component quantile: exact for one component, inside the bracket
-    bound = tol * (1 + y.abs())
-    check_every = check_every or (2 if zb.device.type == "cpu" else 8)
-    for it in range(1, max_iters + 1):
-        g, log_slope = _mixture_logit(x, lp, m, inv_s, lp_ls)
-        r = g - y
-        done = r.abs() <= bound
-        if it % check_every == 0 and bool(done.all()):
-            break
-        below = r < 0
-        lo = torch.where(below, x, lo)
-        hi = torch.where(below, hi, x)
-        step = x - r * torch.exp(-log_slope)
-        inside = (step >= lo) & (step <= hi)
-        x = torch.where(done, x, torch.where(inside, step, 0.5 * (lo + hi)))
-    return x.to(zb.dtype)
-
-
-def inverse_flow(flow: Flow, z: torch.Tensor, cond=None, state=None, cache: _InverseCache | None = None):
-    """Same result as ``flow.inverse(z, cond, state, return_state=True)``, faster (see module docstring)."""
-    states = flow._states(state)
-    for i in reversed(range(len(flow.steps))):
-        step = flow.steps[i]
-        c = step.coupling
-        if isinstance(c, FlowPlusPlusCoupling) and not torch.is_grad_enabled():
-            za, zb = z[..., : c.da], z[..., c.da :]
-            params, states[i] = c._params(za, cond, states[i])
-            z = torch.cat([za, invert_flowpp(c, zb, params)], -1)
-        else:
-            z, states[i] = c.inverse(z, cond, state=states[i], return_state=True)
-        if cache is not None and isinstance(step.mixing, InvertibleLinear) and not torch.is_grad_enabled():
-            z = z @ cache.inverse_weight(step.mixing, z.dtype)
-        else:
-            z = step.mixing.inverse(z)
-        z = step.norm.inverse(z)
-    return z, states
-
-
-def sample_base(base: nn.Module, shape, temperature: float, device, dtype) -> torch.Tensor:
-    """Base sample drawn on ``device`` (no host round trip); temperature 0 gives zeros (the mode)."""
-    if temperature == 0:
-        return torch.zeros(shape, device=device, dtype=dtype)
-    if isinstance(base, StandardNormal):
-        return torch.randn(shape, device=device, dtype=dtype) * temperature
-    if isinstance(base, StudentT):
-        # t = N(0, 1) / sqrt(chi2(df) / df), drawn on device (no argument validation: it would synchronise)
-        chi2 = torch.distributions.Chi2(torch.full(shape, base.df, device=device, dtype=torch.float32), validate_args=False).sample()
-        return (torch.randn(shape, device=device, dtype=torch.float32) * torch.rsqrt(chi2 / base.df) * temperature).to(dtype)
-    return base.sample(shape, temperature, device=device, dtype=dtype)
-
-
-def sample_flow(flow: Flow, cond, num_frames: int, temperature: float, batch_size: int, state=None, cache: _InverseCache | None = None):
-    """Draw (B, num_frames, D) from ``flow`` given cond; returns (x, state)."""
-    p = next(flow.parameters())
-    z = sample_base(flow.base, (batch_size, num_frames, flow.D), temperature, p.device, p.dtype)
-    return inverse_flow(flow, z, cond, state, cache)
-
-
 def frame_conditioning(inputs: list[torch.Tensor], contexts: list[int]) -> torch.Tensor:
     """MoGlow conditioning: (B, L_i, D_i) windows -> (B, N, sum_i ctx_i * D_i), N = L_i - ctx_i + 1.
 
@@ -250,7 +141,6 @@ class FlowModelBase(BaseModel):
     def __init__(self, opt, input_dims, output_dims, num_speakers=0):
         super().__init__(opt, input_dims, output_dims, num_speakers)
         self._validate_windows()
-        self._inverse_cache = _InverseCache()
 
     # ---- validation and construction
     def _validate_windows(self):
@@ -376,7 +266,7 @@ class TransformerFlowBase(FlowModelBase):
         """One sample of every output window given the input windows (B, L_i, D_i)."""
         B = inputs[0].shape[0]
         cond = self.condition(inputs)
-        xs = [sample_flow(flow, c, L, temperature, B, cache=self._inverse_cache)[0] for flow, c, L in zip(self.flows, cond, self.spec.output_lengths)]
+        xs = [flow.sample(c, L, temperature, B) for flow, c, L in zip(self.flows, cond, self.spec.output_lengths)]
         return self.residual_untarget(inputs, xs)
 
     def generation_step(self, window_inputs, state, *, temperature=1.0, **cond):

@@ -63,6 +63,30 @@ class AffineCoupling(_Coupling):
         t, log_s = self._split(params)
         return xb * torch.exp(log_s) + t, log_s.flatten(1).sum(1)
 
+    def _solve(self, y, log_pi, mu, log_s):
+        """x with logit(F(x)) = y (no graph): the iterations of :meth:`_inverse_transform`, in float64."""
+        y64, lp, m, ls = y.double(), log_pi.double(), mu.double(), log_s.double()
+        inv_s, lp_ls = torch.exp(-ls), lp - ls
+        q = m + torch.exp(ls) * y64.unsqueeze(-1)  # component quantiles bracket the mixture's
+        lo, hi = q.min(-1).values, q.max(-1).values
+        x = (torch.exp(lp) * q).sum(-1)  # inside the bracket
+        tol = self.inverse_tol if self.inverse_tol is not None else (1e-12 if y.dtype == torch.float64 else 1e-6)
+        bound = tol * (1 + y64.abs())
+        check_every = 2 if y.device.type == "cpu" else 8
+        for it in range(1, self.inverse_max_iters + 1):
+            g, log_slope = self._logit_and_log_slope(x, lp, m, inv_s, lp_ls)
+            r = g - y64
+            done = r.abs() <= bound
+            if it % check_every == 0 and bool(done.all()):
+                break
+            below = r < 0
+            lo = torch.where(below, x, lo)
+            hi = torch.where(below, hi, x)
+            step = x - r * torch.exp(-log_slope)
+            inside = (step >= lo) & (step <= hi)
+            x = torch.where(done, x, torch.where(inside, step, 0.5 * (lo + hi)))
+        return x.to(y.dtype)
+
     def _inverse_transform(self, zb, params):
         t, log_s = self._split(params)
         return (zb - t) * torch.exp(-log_s)
@@ -74,16 +98,20 @@ class FlowPlusPlusCoupling(_Coupling):
     Everything is computed in log space (log F and log(1 - F) by logsumexp of log-sigmoids), so
     logit(F) = log F - log(1 - F) never overflows. With zero network output (pi uniform, mu 0,
     s 1, a 0, b 0) the mixture CDF is the sigmoid and the layer is exactly the identity.
-    The inverse of the mixture CDF has no closed form: bisection in float64 inside the exact
-    bracket [min_k, max_k] of the component quantiles mu_k + s_k * y.
+    The inverse of the mixture CDF has no closed form: safeguarded Newton iterations in float64
+    inside the exact bracket [min_k, max_k] of the component quantiles mu_k + s_k * y (see
+    :meth:`_inverse_transform`).
     """
 
-    def __init__(self, D: int, net_factory, num_mixture_components: int = 4, scale_clamp: float = 2.0, log_scale_min: float = -7.0, log_scale_max: float = 7.0, bisection_iters: int = 100):
+    def __init__(
+        self, D: int, net_factory, num_mixture_components: int = 4, scale_clamp: float = 2.0, log_scale_min: float = -7.0, log_scale_max: float = 7.0,
+        inverse_max_iters: int = 60, inverse_tol: float | None = None,
+    ):
         super().__init__(D, net_factory, 2 + 3 * num_mixture_components)
         self.K = num_mixture_components
         self.scale_clamp = scale_clamp
         self.log_scale_min, self.log_scale_max = log_scale_min, log_scale_max
-        self.bisection_iters = bisection_iters
+        self.inverse_max_iters, self.inverse_tol = inverse_max_iters, inverse_tol
 
     def _split(self, params):
         p = params.view(*params.shape[:-1], self.db, 2 + 3 * self.K)
@@ -111,20 +139,58 @@ class FlowPlusPlusCoupling(_Coupling):
         logdet = (log_pdf - log_f - log_1mf + a).flatten(1).sum(1)
         return zb, logdet
 
+    @staticmethod
+    def _logit_and_log_slope(x, log_pi, mu, inv_s, log_pi_minus_log_s):
+        """(logit F(x), log dlogitF/dx) of the mixture: one logsumexp over the three stacked terms (inverse's inner loop)."""
+        u = (x.unsqueeze(-1) - mu) * inv_s
+        ls_pos = F.logsigmoid(u)
+        ls_neg = ls_pos - u  # log sigmoid(-u)
+        lse = torch.logsumexp(torch.stack((log_pi + ls_pos, log_pi + ls_neg, log_pi_minus_log_s + ls_pos + ls_neg)), -1)
+        log_f, log_1mf, log_pdf = lse.unbind(0)
+        return log_f - log_1mf, log_pdf - log_f - log_1mf
+
+    def _solve(self, y, log_pi, mu, log_s):
+        """x with logit(F(x)) = y (no graph): the iterations of :meth:`_inverse_transform`, in float64."""
+        y64, lp, m, ls = y.double(), log_pi.double(), mu.double(), log_s.double()
+        inv_s, lp_ls = torch.exp(-ls), lp - ls
+        q = m + torch.exp(ls) * y64.unsqueeze(-1)  # component quantiles bracket the mixture's
+        lo, hi = q.min(-1).values, q.max(-1).values
+        x = (torch.exp(lp) * q).sum(-1)  # inside the bracket
+        tol = self.inverse_tol if self.inverse_tol is not None else (1e-12 if y.dtype == torch.float64 else 1e-6)
+        bound = tol * (1 + y64.abs())
+        check_every = 2 if y.device.type == "cpu" else 8
+        for it in range(1, self.inverse_max_iters + 1):
+            g, log_slope = self._logit_and_log_slope(x, lp, m, inv_s, lp_ls)
+            r = g - y64
+            done = r.abs() <= bound
+            if it % check_every == 0 and bool(done.all()):
+                break
+            below = r < 0
+            lo = torch.where(below, x, lo)
+            hi = torch.where(below, hi, x)
+            step = x - r * torch.exp(-log_slope)
+            inside = (step >= lo) & (step <= hi)
+            x = torch.where(done, x, torch.where(inside, step, 0.5 * (lo + hi)))
+        return x.to(y.dtype)
+
     def _inverse_transform(self, zb, params):
+        """x_b with logit(F(x_b)) = (z_b - b) exp(-a), by safeguarded Newton iterations in float64.
+
+        g(x) = logit(F(x)) is increasing and its root lies in the bracket of the component quantiles.
+        Starting from the pi-weighted component quantile (exact for one component), each iteration
+        takes a Newton step on g, or the bracket midpoint when the step leaves the bracket, and stops
+        once |g(x) - y| <= tol * (1 + |y|) everywhere: checked every 2 iterations on CPU, every 8 on
+        accelerators (where the check synchronises); at most ``inverse_max_iters`` iterations.
+        ``inverse_tol`` defaults to the precision of z_b: 1e-12 for float64, 1e-6 otherwise.
+        Converges in a few iterations where bisection needs ~100.
+        """
         a, b, log_pi, mu, log_s = self._split(params)
         y = (zb - b) * torch.exp(-a)  # target logit(F(x))
-        with torch.no_grad():
-            y64, lp, m, ls = (t.detach().double() for t in (y, log_pi, mu, log_s))
-            q = m + torch.exp(ls) * y64.unsqueeze(-1)  # component quantiles bracket the mixture's
-            lo, hi = q.min(-1).values, q.max(-1).values
-            for _ in range(self.bisection_iters):
-                mid = 0.5 * (lo + hi)
-                lf, l1mf, _ = self._log_cdfs(mid, lp, m, ls)
-                below = (lf - l1mf) < y64
-                lo = torch.where(below, mid, lo)
-                hi = torch.where(below, hi, mid)
-            x = (0.5 * (lo + hi)).to(zb.dtype)
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                x = self._solve(y, log_pi, mu, log_s)
+        else:  # generation: skip the no_grad context (a measurable share of a one-frame step)
+            x = self._solve(y, log_pi, mu, log_s)
         if torch.is_grad_enabled() and any(t.requires_grad for t in (y, log_pi, mu, log_s)):
             # one Newton step with the graph attached: value unchanged (x is a root), gradients by the implicit function theorem
             lf, l1mf, lpdf = self._log_cdfs(x, log_pi, mu, log_s)

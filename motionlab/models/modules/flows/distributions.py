@@ -49,10 +49,14 @@ class StudentT(nn.Module):
         return _sum_nonbatch(self._const - 0.5 * (v + 1) * torch.log1p(z * z / v))
 
     def sample(self, shape, temperature: float = 1.0, device=None, dtype=None) -> torch.Tensor:
+        """Drawn on ``device`` (no host round trip) as N(0, 1) / sqrt(chi2(df) / df); temperature 0 gives zeros (the mode)."""
+        dtype = dtype or torch.get_default_dtype()
         if temperature == 0:
             return torch.zeros(shape, device=device, dtype=dtype)
-        d = torch.distributions.StudentT(torch.tensor(self.df, dtype=torch.float64))
-        return (d.sample(torch.Size(shape)) * temperature).to(device=device, dtype=dtype or torch.get_default_dtype())
+        work = torch.float64 if dtype == torch.float64 else torch.float32  # the gamma sampler needs float32/64
+        # no argument validation: it would synchronise with the device
+        chi2 = torch.distributions.Chi2(torch.full(tuple(shape), self.df, device=device, dtype=work), validate_args=False).sample()
+        return (torch.randn(tuple(shape), device=device, dtype=work) * torch.rsqrt(chi2 / self.df) * temperature).to(dtype)
 
     def extra_repr(self) -> str:
         return f"df={self.df}"

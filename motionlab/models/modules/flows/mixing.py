@@ -16,6 +16,7 @@ class InvertibleLinear(nn.Module):
     def __init__(self, D: int, lu: bool = True):
         super().__init__()
         self.D, self.lu = D, lu
+        self._inverse_cache = None  # (key, W^-T, kept tensors) with grad disabled: see _cached_inverse_t
         w = torch.linalg.qr(torch.randn(D, D))[0]
         if not lu:
             self.weight = nn.Parameter(w)
@@ -43,8 +44,34 @@ class InvertibleLinear(nn.Module):
         return x @ w.T.to(x.dtype), (logabsdet * x.shape[1]).expand(x.shape[0]).to(x.dtype)
 
     def inverse(self, z: torch.Tensor, cond=None) -> torch.Tensor:
-        w, _ = self._weight()
-        return z @ torch.linalg.inv(w).T.to(z.dtype)
+        if torch.is_grad_enabled():
+            w, _ = self._weight()
+            return z @ torch.linalg.inv(w).T.to(z.dtype)
+        return z @ self._cached_inverse_t(z.dtype)
+
+    def _cached_inverse_t(self, dtype) -> torch.Tensor:
+        """W^-T in ``dtype`` (inverted in float64), reused while W is unchanged.
+
+        The key holds the storage address and in-place version counter of every parameter and buffer
+        (an optimizer step, ``load_state_dict``, ``.to()`` or any in-place update under ``no_grad``
+        changes one of them; writes through ``param.data`` bypass the counter), the dtype and the
+        device. The entry keeps those storages alive so their addresses cannot be reused by new
+        tensors. Only used with grad disabled (the cached tensor carries no graph).
+        """
+        tensors = (*self._parameters.values(), *self._buffers.values())  # everything W is built from (this is the hot path)
+        try:
+            key = (*[(t.data_ptr(), t._version) for t in tensors], dtype, tensors[0].device)
+        except RuntimeError:  # inference tensors have no version counter to key on
+            with torch.no_grad():
+                return torch.linalg.inv(self._weight()[0].double()).T.to(dtype)
+        cached = self._inverse_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with torch.no_grad():
+            w, _ = self._weight()
+            inv_t = torch.linalg.inv(w.double()).T.to(dtype).contiguous()
+        self._inverse_cache = (key, inv_t, tuple(t.detach() for t in tensors))
+        return inv_t
 
     def extra_repr(self) -> str:
         return f"D={self.D}, lu={self.lu}"
