@@ -63,30 +63,6 @@ class AffineCoupling(_Coupling):
         t, log_s = self._split(params)
         return xb * torch.exp(log_s) + t, log_s.flatten(1).sum(1)
 
-    def _solve(self, y, log_pi, mu, log_s):
-        """x with logit(F(x)) = y (no graph): the iterations of :meth:`_inverse_transform`, in float64."""
-        y64, lp, m, ls = y.double(), log_pi.double(), mu.double(), log_s.double()
-        inv_s, lp_ls = torch.exp(-ls), lp - ls
-        q = m + torch.exp(ls) * y64.unsqueeze(-1)  # component quantiles bracket the mixture's
-        lo, hi = q.min(-1).values, q.max(-1).values
-        x = (torch.exp(lp) * q).sum(-1)  # inside the bracket
-        tol = self.inverse_tol if self.inverse_tol is not None else (1e-12 if y.dtype == torch.float64 else 1e-6)
-        bound = tol * (1 + y64.abs())
-        check_every = 2 if y.device.type == "cpu" else 8
-        for it in range(1, self.inverse_max_iters + 1):
-            g, log_slope = self._logit_and_log_slope(x, lp, m, inv_s, lp_ls)
-            r = g - y64
-            done = r.abs() <= bound
-            if it % check_every == 0 and bool(done.all()):
-                break
-            below = r < 0
-            lo = torch.where(below, x, lo)
-            hi = torch.where(below, hi, x)
-            step = x - r * torch.exp(-log_slope)
-            inside = (step >= lo) & (step <= hi)
-            x = torch.where(done, x, torch.where(inside, step, 0.5 * (lo + hi)))
-        return x.to(y.dtype)
-
     def _inverse_transform(self, zb, params):
         t, log_s = self._split(params)
         return (zb - t) * torch.exp(-log_s)
