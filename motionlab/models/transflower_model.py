@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from motionlab.models.modules.flow_model import (
-    TransformerFlowBase,
-    add_flow_model_options,
-)
+from motionlab.models.modules.flow_model import TransformerFlowBase
 
 
 class TransflowerModel(TransformerFlowBase):
@@ -13,7 +10,3 @@ class TransflowerModel(TransformerFlowBase):
 
     coupling = "flowpp"
     net = "transformer"
-
-    @staticmethod
-    def modify_commandline_options(parser):
-        return add_flow_model_options(parser, coupling="flowpp", net="transformer")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from motionlab.models.modules.flow_model import (
-    TransformerFlowBase,
-    add_flow_model_options,
-)
+from motionlab.models.modules.flow_model import TransformerFlowBase
 from motionlab.utils.errors import MotionlabError
 
 
@@ -14,10 +11,6 @@ class TransglowerModel(TransformerFlowBase):
 
     coupling = "affine"
     net = "lstm"
-
-    @staticmethod
-    def modify_commandline_options(parser):
-        return add_flow_model_options(parser, coupling="affine", net="lstm")
 
     def _conditioning_lengths(self):
         lens = super()._conditioning_lengths()

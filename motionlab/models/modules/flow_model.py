@@ -218,6 +218,11 @@ class TransformerFlowBase(FlowModelBase):
     coupling = "flowpp"
     net = "transformer"
 
+    @classmethod
+    def modify_commandline_options(cls, parser):
+        """The options of this class's coupling and coupling network (subclasses only set the two attributes)."""
+        return add_flow_model_options(parser, coupling=cls.coupling, net=cls.net)
+
     def __init__(self, opt, input_dims, output_dims, num_speakers=0):
         super().__init__(opt, input_dims, output_dims, num_speakers)
         o, s = self.opt, self.spec
