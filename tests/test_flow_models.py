@@ -172,9 +172,10 @@ def test_residual_flow_models_the_difference_from_the_last_input_frame(demo):
         torch.testing.assert_close(sample, model.flows[0].sample(cond, 1, temperature=0.0) + last, atol=1e-4, rtol=1e-4)
 
 
-def test_moglow_carried_state_equals_windowed_pass(demo):
+@pytest.mark.parametrize("extra", [[], ["--residual"]])
+def test_moglow_carried_state_equals_windowed_pass(demo, extra):
     torch.manual_seed(0)
-    opt = options("moglow", data=demo)
+    opt = options("moglow", *extra, data=demo)
     ds = MultimodalDataset(opt, "train")
     model = perturb_heads(find_model_using_name("moglow").from_dataset(opt, ds)).eval()
     T = 40
@@ -189,6 +190,23 @@ def test_moglow_carried_state_equals_windowed_pass(demo):
     # the model declares one frame per step: asking for more changes nothing
     assert model.max_frames_per_step == 1
     torch.testing.assert_close(model.generate(inputs, temperature=0.0, teacher_forcing=True, frames_per_step=N)["demo_motion"], out)
+
+
+def test_moglow_residual_is_relative_to_each_frames_last_conditioning_frame(demo):
+    torch.manual_seed(0)
+    opt = options("moglow", "--residual", data=demo)
+    ds = MultimodalDataset(opt, "train")
+    model = perturb_heads(find_model_using_name("moglow").from_dataset(opt, ds)).eval()
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+    x, (y,) = batch["inputs"], batch["outputs"]
+    m = model.spec.input_modalities.index("demo_motion")
+    c, N = model.contexts[m], y.shape[1]
+    ref = x[m][:, c - 1 : c - 1 + N]  # frame t's reference: the last motion frame conditioning it
+    with torch.no_grad():
+        cond = model.condition(x)
+        nll, _ = model.compute_loss(batch)
+        expected = -(model.flows[0].log_prob(y - ref, cond) / (N * y.shape[2])).mean()
+        torch.testing.assert_close(nll, expected)
 
 
 def test_moglow_frame_conditioning_matches_loop():

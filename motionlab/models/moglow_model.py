@@ -13,7 +13,7 @@ from motionlab.models.modules.flow_model import (
     frame_conditioning,
 )
 from motionlab.models.modules.flows import Flow
-from motionlab.training.options import add_list_option
+from motionlab.training.options import add_bool_option, add_list_option
 from motionlab.utils.errors import MotionlabError
 
 
@@ -31,6 +31,7 @@ class MoglowModel(FlowModelBase):
             parser, "--input_seq_lens", int, [],
             "frames of each input conditioning one output frame; must equal input_length - output_length + 1 (default: derived from the windows)",
         )
+        add_bool_option(parser, "--residual", False, "each output frame is modelled as its difference from the last conditioning frame of the same modality")
         return parser
 
     def __init__(self, opt, input_dims, output_dims, num_speakers=0):
@@ -46,7 +47,7 @@ class MoglowModel(FlowModelBase):
         given = list(getattr(self.opt, "input_seq_lens", None) or [])
         if given and given != self.contexts:
             raise MotionlabError(f"--input_seq_lens {given} does not match the windows: input_lengths - output_length + 1 = {self.contexts} (or leave it empty)")
-        self.residual_sources = None
+        self.residual_sources = self._residual_sources()
         cond_dim = sum(c * d for c, d in zip(self.contexts, input_dims))
         kw = self._glow_kwargs()
         self.flows = nn.ModuleList([Flow(d, cond_dim=cond_dim, **kw) for d in output_dims])
@@ -61,9 +62,18 @@ class MoglowModel(FlowModelBase):
         """(B, N, sum_i ctx_i * D_i) per-frame conditioning of the output window."""
         return frame_conditioning(inputs, self.contexts)
 
+    def _references(self, inputs, n_frames: int):
+        """Per output frame, the last conditioning frame of the same modality (--residual); None otherwise."""
+        if self.residual_sources is None:
+            return None
+        return [inputs[i][:, self.contexts[i] - 1 : self.contexts[i] - 1 + n_frames] for i in self.residual_sources]
+
     def compute_loss(self, batch):
         cond = self.condition(batch["inputs"])
         targets = list(batch["outputs"])
+        refs = self._references(batch["inputs"], targets[0].shape[1])
+        if refs is not None:
+            targets = [y - r for y, r in zip(targets, refs)]
         lps = [flow.log_prob(y, cond) for flow, y in zip(self.flows, targets)]
         return self.nll_terms(lps, targets)
 
@@ -80,6 +90,9 @@ class MoglowModel(FlowModelBase):
             x, st = flow.sample(cond, cond.shape[1], temperature, cond.shape[0], state=st, return_state=True)
             outs.append(x)
             new_states.append(st)
+        refs = self._references(inputs, cond.shape[1])
+        if refs is not None:
+            outs = [x + r.to(x.dtype) for x, r in zip(outs, refs)]
         return outs, new_states
 
     def generation_step(self, window_inputs, state, *, temperature=1.0, **cond):
