@@ -1,5 +1,10 @@
-"""Skeleton videos: exact frame count, audio muxed and cut to the motion, atomic output."""
+"""Video rendering: frame count, durations with muxed audio, 2D keypoints, and atomic failure behaviour."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import soundfile as sf
@@ -7,52 +12,88 @@ import soundfile as sf
 from motionlab.inference.render import probe_duration, render_video
 from motionlab.utils.errors import MotionlabError
 
+FPS = 20
 PARENTS = [-1, 0, 1, 0, 3]
 
 
-def skeleton(T=40, J=5, D=3):
-    t = np.arange(T)[:, None] / 20
-    pos = np.zeros((T, J, D), np.float32)
-    pos[:, :, 1] = np.arange(J)[None] * 0.3
-    pos[:, :, 0] = np.sin(2 * np.pi * t + np.arange(J)[None])
-    return pos
+def skeleton(seconds: float = 2.0) -> np.ndarray:
+    """A 5-joint (hips, spine, head, knee, foot) figure swaying sideways, y up."""
+    t = np.arange(int(seconds * FPS)) / FPS
+    base = np.array([[0, 1, 0], [0, 1.5, 0], [0, 1.8, 0], [0, 0.5, 0.2], [0, 0, 0.2]], float)
+    sway = np.stack([0.3 * np.sin(2 * np.pi * t), 0 * t, 0 * t], -1)
+    return base[None] + sway[:, None]
 
 
-def sine(path, seconds, sr=16000):
-    sf.write(path, 0.2 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * sr)) / sr).astype(np.float32), sr)
+def sine_wav(path: Path, seconds: float, sr: int = 22050) -> Path:
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * sr)) / sr), sr)
     return path
 
 
-def test_video_has_motion_frames_and_audio_cut_to_motion(tmp_path):
-    out = render_video(skeleton(), tmp_path / "v.mp4", 20, parents=PARENTS, audio_path=sine(tmp_path / "a.wav", 2.0), size=(160, 160))
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix == ".tmp")
+
+
+def test_3d_with_audio_has_motion_duration(tmp_path):
+    out = render_video(skeleton(), tmp_path / "out.mp4", FPS, parents=PARENTS, audio_path=sine_wav(tmp_path / "a.wav", 2.0), title="demo")
+    assert out == tmp_path / "out.mp4" and out.stat().st_size > 0
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
+    assert frames == 40
     d = probe_duration(out)
-    assert d["video_frames"] == 40 and d["video"] == pytest.approx(2.0, abs=0.05) and d["audio"] == pytest.approx(2.0, abs=0.1)
+    assert d["video_frames"] == 40
+    assert abs(d["video"] - 2.0) <= 1 / FPS
+    assert d["audio"] is not None and abs(d["audio"] - 2.0) < 0.1
+    assert leftovers(tmp_path) == []
 
 
-def test_longer_audio_from_an_offset_is_cut(tmp_path):
-    out = render_video(skeleton(), tmp_path / "v.mp4", 20, parents=PARENTS, audio_path=sine(tmp_path / "a.wav", 5.0), audio_start=1.0, size=(160, 160))
+def test_longer_audio_is_cut_to_motion(tmp_path):
+    out = render_video(skeleton(), tmp_path / "out.mp4", FPS, parents=PARENTS, audio_path=sine_wav(tmp_path / "a.wav", 5.0), audio_start=1.0)
     d = probe_duration(out)
-    assert d["video_frames"] == 40 and d["audio"] == pytest.approx(2.0, abs=0.1)
+    assert d["video_frames"] == 40
+    assert abs(d["audio"] - 2.0) < 0.1
+    assert abs(d["duration"] - 2.0) < 0.1
 
 
-def test_2d_keypoints_with_edges_and_silent(tmp_path):
-    out = render_video(skeleton(D=2), tmp_path / "k.mp4", 25, edges=[(0, 1), (1, 2)], size=(161, 161))
+def test_2d_keypoints_odd_size_no_audio(tmp_path):
+    pos = skeleton(1.0)[..., :2] * [100, -100] + [240, 300]  # image coordinates, y down
+    out = render_video(pos, tmp_path / "kp.mp4", FPS, edges=[(0, 1), (1, 2), (0, 3), (3, 4)], size=(201, 151), dpi=50)
     d = probe_duration(out)
-    assert d["video_frames"] == 40 and d["audio"] is None
+    assert d["video_frames"] == 20 and d["audio"] is None
+
+
+def test_points_only_and_z_up(tmp_path):
+    out = render_video(skeleton(0.5)[..., [0, 2, 1]], tmp_path / "pts.mp4", FPS, up_axis="z")
+    assert probe_duration(out)["video_frames"] == 10
 
 
 @pytest.mark.parametrize(
-    "positions, kwargs, message",
+    "kwargs, match",
     [
-        (np.zeros((10, 5)), {}, "expected"),
-        (np.full((10, 5, 3), np.nan), {}, "NaN"),
-        (skeleton(), {"audio_path": "missing.wav"}, "missing.wav"),
+        (dict(positions=np.zeros((10, 5))), r"\(T, J, 3\).*found shape \(10, 5\)"),
+        (dict(positions=np.full((10, 5, 3), np.nan)), "NaN"),
+        (dict(audio_path="missing.wav"), "missing.wav"),
+        (dict(parents=[-1, 0, 9, 0, 3]), "parents"),
     ],
 )
-def test_bad_input_leaves_existing_output_untouched(tmp_path, positions, kwargs, message):
-    out = tmp_path / "v.mp4"
-    out.write_bytes(b"previous video")
-    with pytest.raises(MotionlabError, match=message):
-        render_video(positions, out, 20, parents=PARENTS, size=(96, 96), **kwargs)
-    assert out.read_bytes() == b"previous video"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]  # no temporary file left
+def test_errors_leave_folder_untouched(tmp_path, kwargs, match):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"previous render")
+    kwargs = dict(dict(positions=skeleton(0.5), parents=PARENTS), **kwargs)
+    if "audio_path" in kwargs:
+        kwargs["audio_path"] = tmp_path / kwargs["audio_path"]
+    with pytest.raises(MotionlabError, match=match):
+        render_video(kwargs.pop("positions"), out, FPS, **kwargs)
+    assert out.read_bytes() == b"previous render"
+    assert leftovers(tmp_path) == []
+
+
+def test_ffmpeg_failure_is_reported_and_cleaned(tmp_path):
+    """A file that exists but is not audio: ffmpeg itself fails; its stderr is in the message."""
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all" * 100)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"previous render")
+    with pytest.raises(MotionlabError, match="bad.wav") as e:
+        render_video(skeleton(0.5), out, FPS, parents=PARENTS, audio_path=bad)
+    assert "exit code" in str(e.value)
+    assert out.read_bytes() == b"previous render"
+    assert leftovers(tmp_path) == []

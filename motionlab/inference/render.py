@@ -157,7 +157,7 @@ class _Scene:
         center, radius = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * 1.05
         self.ax.set_xlim(center[0] - radius, center[0] + radius)
         self.ax.set_ylim(center[1] + radius, center[1] - radius)  # inverted: y down
-        self.ax.set_aspect("equal", adjustable="datalim")
+        self.ax.set_aspect("equal", adjustable="box")
         self.ax.set_xticks([])
         self.ax.set_yticks([])
 
