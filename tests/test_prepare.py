@@ -258,3 +258,32 @@ def test_real_dance_import_extract_audio_and_video(real_data, tmp_path):
     video = write_video(out, "keypoints3d_25fps", motion[:50], tmp_path / "w.mp4", "DANCE_W_24", wav, start)
     d = probe_duration(video)
     assert d["video_frames"] == 50 and abs(d["audio"] - 2.0) < 0.1
+
+
+def test_extract_scale_standardises_imported_features_once(tmp_path):
+    from motionlab.cli import main
+    from motionlab.feature_extraction.meta import write_feature_meta
+    from motionlab.feature_extraction.prepare import scale_features
+    from motionlab.feature_extraction.scalers import StandardScaler
+
+    rng = np.random.default_rng(0)
+    raw = {f"s{i}": (100 + 30 * rng.standard_normal((20, 4))).astype(np.float32) for i in range(3)}
+    for q, a in raw.items():
+        np.save(tmp_path / f"{q}.pose.npy", a)
+        np.save(tmp_path / f"{q}.text_tokens_20fps.npy", np.arange(20, dtype=np.float32)[:, None])
+    for split, ids in (("train", ["s0", "s1"]), ("val", ["s2"]), ("test", [])):
+        (tmp_path / f"base_filenames_{split}.txt").write_text("".join(f"{q}\n" for q in ids))
+    write_feature_meta(tmp_path, "pose", 20, ["a", "b", "c", "d"], {"source": "some_importer"}, kind="keypoints")
+    write_feature_meta(tmp_path, "text_tokens_20fps", 20, ["token_id"], {"source": "words", "scaled": False}, kind="text")
+
+    assert scale_features(tmp_path) == {"pose": "scaled (3 sequences)", "text_tokens_20fps": "token ids: not scaled"}
+    scaler = StandardScaler.load(tmp_path / "pose.scaler.npz")
+    train = np.concatenate([np.load(tmp_path / f"s{i}.pose.npy") for i in (0, 1)])
+    np.testing.assert_allclose(train.mean(0), 0, atol=1e-4)  # fit on the train split only
+    np.testing.assert_allclose(scaler.inverse_transform(np.load(tmp_path / "s2.pose.npy")), raw["s2"], rtol=1e-5)
+    assert json.loads((tmp_path / "pose.meta.json").read_text())["settings"]["scaled"] is True
+    assert np.load(tmp_path / "s0.text_tokens_20fps.npy")[5, 0] == 5
+    before = np.load(tmp_path / "s2.pose.npy")
+    assert main(["extract", "scale", str(tmp_path)]) == 0  # a second run changes nothing
+    np.testing.assert_array_equal(np.load(tmp_path / "s2.pose.npy"), before)
+    assert StandardScaler.load(tmp_path / "pose.scaler.npz").mean.tolist() == scaler.mean.tolist()

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from motionlab.feature_extraction.meta import write_feature_meta
-from motionlab.feature_extraction.scalers import StandardScaler, scaler_path
+from motionlab.feature_extraction.scalers import scaler_path, write_scaled
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json, save_npy, write_json, write_text
 
@@ -371,14 +371,12 @@ class _Writer:
 
     def _write_feature(self, name: str, arrays: dict[str, np.ndarray], columns, settings: dict, kind: str, scale: bool = True):
         """Fit the scaler on the train sequences, write scaled arrays, scaler and meta."""
-        train = [arrays[q] for q in arrays if self._split_of(q) == "train"] or list(arrays.values())
         if scale:
-            scaler = StandardScaler.fit(train)
-            scaler.save(scaler_path(self.dir, name))
-            self.outputs.append(scaler_path(self.dir, name).name)
-        for q, a in arrays.items():
-            save_npy(self.dir / f"{q}.{name}.npy", scaler.transform(a) if scale else a.astype(np.float32))
-            self.outputs.append(f"{q}.{name}.npy")
+            self.outputs += write_scaled(self.dir, name, arrays, [q for q in arrays if self._split_of(q) == "train"])
+        else:
+            for q, a in arrays.items():
+                save_npy(self.dir / f"{q}.{name}.npy", a.astype(np.float32))
+                self.outputs.append(f"{q}.{name}.npy")
         write_feature_meta(self.dir, name, self.s.fps, columns, {**settings, "scaled": scale}, kind=kind)
         self.outputs.append(f"{name}.meta.json")
         self.summary.features[name] = len(columns)
@@ -546,10 +544,50 @@ def main(argv=None, steps=STEPS, prog="motionlab prepare") -> int:
     return 0
 
 
+def scale_features(data_dir, features=None) -> dict[str, str]:
+    """Standardise features that have a ``.meta.json`` but no scaler (e.g. written by an importer).
+
+    Fits on the train split, rewrites the arrays scaled (atomically) and saves the scaler, so
+    training sees standardised values and generation inverse-scales. Token ids (kind ``text`` with
+    integer ids) and features already scaled are left alone. Returns feature -> what was done.
+    """
+    from motionlab.datasets.multimodal_dataset import open_feature, read_split
+    from motionlab.feature_extraction.meta import read_feature_meta
+
+    data_dir = Path(data_dir)
+    splits = {sp: read_split(data_dir, sp) for sp in ("train", "val", "test")}
+    names = features or sorted(p.name[: -len(".meta.json")] for p in data_dir.glob("*.meta.json"))
+    done = {}
+    for name in names:
+        meta = read_feature_meta(data_dir, name)
+        if scaler_path(data_dir, name).exists() or meta.get("settings", {}).get("scaled"):
+            done[name] = "already scaled"
+            continue
+        if meta.get("settings", {}).get("source") == "words":
+            done[name] = "token ids: not scaled"
+            continue
+        seqs = [q for ids in splits.values() for q in ids if (data_dir / f"{q}.{name}.npy").exists()]
+        arrays = {q: np.array(open_feature(data_dir, q, name), dtype=np.float32) for q in seqs}
+        write_scaled(data_dir, name, arrays, splits["train"])
+        write_feature_meta(data_dir, name, meta["fps"], meta["columns"], {**meta.get("settings", {}), "scaled": True}, kind=meta["kind"])
+        done[name] = f"scaled ({len(arrays)} sequences)"
+    return done
+
+
 def extract_main(argv) -> int:
-    """``motionlab extract audio|motion|keypoints|text DIR ...``: one step of prepare."""
+    """``motionlab extract audio|motion|keypoints|text|scale DIR ...``: one step of prepare."""
     kinds = {"audio": ("audio",), "motion": ("motion",), "keypoints": ("motion",), "text": ("text",)}
+    if argv and argv[0] == "scale":
+        import argparse
+
+        p = argparse.ArgumentParser(prog="motionlab extract scale", description=scale_features.__doc__)
+        p.add_argument("dir")
+        p.add_argument("--features", default="", help="comma-separated feature names (default: every unscaled feature)")
+        args = p.parse_args(argv[1:])
+        for name, what in scale_features(args.dir, [f for f in args.features.split(",") if f] or None).items():
+            print(f"{name}: {what}")
+        return 0
     if not argv or argv[0] not in kinds:
-        raise MotionlabError(f"usage: motionlab extract {{{'|'.join(kinds)}}} DIR [options]")
+        raise MotionlabError(f"usage: motionlab extract {{{'|'.join(kinds)}|scale}} DIR [options]")
     return main(argv[1:], steps=kinds[argv[0]], prog=f"motionlab extract {argv[0]}")
 

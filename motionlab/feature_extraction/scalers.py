@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import save_npz
+from motionlab.utils.io import save_npy, save_npz
 
 
 def scaler_path(data_dir, feature: str) -> Path:
@@ -60,6 +60,17 @@ class StandardScaler:
             raise MotionlabError(f"{path}: scaler file not found") from None
         except (KeyError, ValueError, OSError) as e:
             raise MotionlabError(f"{path}: not a motionlab scaler (expected an .npz with 'mean' and 'scale'): {e}") from None
+
+
+def write_scaled(data_dir, feature: str, arrays: dict[str, np.ndarray], train_ids) -> list[str]:
+    """Fit a scaler on the train sequences' arrays (all of them when none is train), save it and the
+    scaled ``<seq>.<feature>.npy`` arrays atomically; returns the file names written."""
+    train = [arrays[q] for q in train_ids if q in arrays] or list(arrays.values())
+    scaler = StandardScaler.fit(train)
+    scaler.save(scaler_path(data_dir, feature))
+    for q, a in arrays.items():
+        save_npy(Path(data_dir) / f"{q}.{feature}.npy", scaler.transform(a))
+    return [scaler_path(data_dir, feature).name] + [f"{q}.{feature}.npy" for q in arrays]
 
 
 def load_scaler_if_any(data_dir, feature: str) -> StandardScaler | None:

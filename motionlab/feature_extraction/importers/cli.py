@@ -27,17 +27,17 @@ def main(argv) -> int:
         from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
 
         takes = import_dance_melody(args.src, args.out, val_takes=split(args.val_takes), test_takes=split(args.test_takes))
-        print(f"motionlab: imported {len(takes)} takes into {args.out}; next: motionlab extract audio {args.out} --fps 25")
+        print(f"motionlab: imported {len(takes)} takes into {args.out}; next: motionlab extract audio {args.out} --fps 25 && motionlab extract scale {args.out}")
     elif args.layout == "pats":
         from motionlab.feature_extraction.importers.pats import import_pats
 
         done = import_pats(args.src, args.out, split_csv=args.split_csv, speakers=split(args.speakers) or None)
-        print(f"motionlab: imported {len(done)} intervals into {args.out}")
+        print(f"motionlab: imported {len(done)} intervals into {args.out}; next: motionlab extract scale {args.out}")
     elif args.layout == "sdt":
         from motionlab.feature_extraction.importers.sdt import import_sdt
 
         done = import_sdt(args.src, args.out, audio_sr=args.audio_sr)
-        print(f"motionlab: imported {len(done)} clips into {args.out}; next: motionlab extract audio {args.out} --fps 15")
+        print(f"motionlab: imported {len(done)} clips into {args.out}; next: motionlab extract audio {args.out} --fps 15 && motionlab extract scale {args.out}")
     else:  # argparse already refuses other names
         raise MotionlabError(f"unknown layout {args.layout}")
     return 0
