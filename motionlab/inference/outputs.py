@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from motionlab.feature_extraction.meta import read_feature_meta
+from motionlab.feature_extraction.meta import meta_path, read_feature_meta
 from motionlab.feature_extraction.prepare import AUDIO_EXTENSIONS, read_manifest
 from motionlab.utils.errors import MotionlabError
 
 
 def _meta(data_dir, feature: str) -> dict:
-    meta_file = Path(data_dir) / f"{feature}.meta.json"
+    meta_file = meta_path(data_dir, feature)
     if not meta_file.exists():
         raise MotionlabError(f"{meta_file}: missing; BVH/video output needs to know how '{feature}' was made (prepare the data with `motionlab prepare`)")
     return read_feature_meta(data_dir, feature)
@@ -30,7 +30,7 @@ def load_pipeline(data_dir, feature: str):
     meta = _meta(data_dir, feature)
     name = meta.get("settings", {}).get("pipeline")
     if meta.get("kind") != "motion" or not name:
-        raise MotionlabError(f"{Path(data_dir) / (feature + '.meta.json')}: '{feature}' is not a BVH motion feature (kind {meta.get('kind')!r}); --generate_bvh needs one")
+        raise MotionlabError(f"{meta_path(data_dir, feature)}: '{feature}' is not a BVH motion feature (kind {meta.get('kind')!r}); --generate_bvh needs one")
     return MotionPipeline.load(Path(data_dir) / name)
 
 
@@ -67,7 +67,7 @@ def positions_and_bones(data_dir, feature: str, features: np.ndarray, seq: str |
         if traj:  # joints relative to a root trajectory stored in the last columns
             pos = pos + features[:, None, J * D : J * D + traj]
         return pos, st.get("edges"), "y"
-    raise MotionlabError(f"{Path(data_dir) / (feature + '.meta.json')}: cannot draw a '{kind}' feature as a skeleton (expected a motion or keypoints feature)")
+    raise MotionlabError(f"{meta_path(data_dir, feature)}: cannot draw a '{kind}' feature as a skeleton (expected a motion or keypoints feature)")
 
 
 def audio_for(data_dir, seq: str) -> tuple[Path | None, float]:
