@@ -58,8 +58,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     real = Path(os.environ.get("MOTIONLAB_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "real"))
     from motionlab.feature_extraction.prepare import PrepareSettings, prepare
-    from motionlab.training.options import build_parser, parse_options
-    from motionlab.training.train import train, train_parser
+    from motionlab.options import build_parser
+    from motionlab.training.options import base_parser, parse_options
+    from motionlab.training.train import train
 
     out = {"take": "zeggs_067_speech_2", "fps": 20, "split": "time 80/20", "minutes_per_model": args.minutes, "residual": args.residual, "models": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,14 +74,14 @@ def main(argv=None) -> int:
         out["gaussian_baseline_nats_per_dim"] = round(gaussian_baseline(data, motion), 4)
         for name in args.models.split(","):
             residual_flag = f"--{'residual_' if name == 'residualflower' else ''}residual"
-            known = build_parser(name, "multimodal", base=train_parser())._option_string_actions
+            known = build_parser(base_parser(), name, "multimodal")._option_string_actions
             use_residual = args.residual and residual_flag in known  # moglow has no residual option
             opt = parse_options([
                 "--hparams_file", f"demo/{name}", "--data_dir", str(data), "--experiments_dir", str(Path(tmp) / "exp"),
                 "--input_modalities", f"{audio},{motion}", "--output_modalities", motion, "--no-make_demo_data",
                 "--max_epochs", "100000", "--max_time_minutes", str(args.minutes), "--lr_policy", "none", "--no-progress_bar",
                 *([residual_flag] if use_residual else []),
-            ], base=train_parser())
+            ])
             t = time.perf_counter()
             result = train(opt)
             nll = heldout_nll(Path(result["experiment_dir"]), opt)

@@ -23,7 +23,6 @@ import torch
 
 from motionlab.models import find_model_using_name
 from motionlab.training.options import parse_options
-from motionlab.training.train import train_parser
 
 FPS = 20
 DEMO_MODELS = ("transformer", "transflower", "transformerflow", "transglower", "moglow", "residualflower")
@@ -51,7 +50,7 @@ def build(name: str, overrides: dict | None = None, dims: dict | None = None):
     argv = ["--hparams_file", hp]
     for k, v in (overrides or {}).items():
         argv += [f"--{k}", ",".join(map(str, v)) if isinstance(v, list) else str(v)]
-    opt = parse_options(argv, base=train_parser())
+    opt = parse_options(argv)
     d_audio, d_motion = (dims or {}).get("audio", 16), (dims or {}).get("motion", 12)
     model = find_model_using_name(opt.model)(opt, [d_audio, d_motion], [d_motion])
     perturb_zero_heads(model)

@@ -16,7 +16,7 @@ from motionlab.inference import generate as gen
 from motionlab.models import find_model_using_name
 from motionlab.models.modules.flow_model import frame_conditioning
 from motionlab.training.options import parse_options
-from motionlab.training.train import train, train_parser
+from motionlab.training.train import train
 from motionlab.utils.errors import MotionlabError
 
 FLOW_MODELS = ["transflower", "transformerflow", "transglower", "moglow", "residualflower"]
@@ -45,7 +45,7 @@ def options(name, *extra, data=None, exp=None):
         argv += ["--data_dir", str(data)]
     if exp is not None:
         argv += ["--experiments_dir", str(exp)]
-    return parse_options(argv + list(extra), base=train_parser())
+    return parse_options(argv + list(extra))
 
 
 def make(name, *extra, **overrides):
@@ -222,7 +222,7 @@ def test_moglow_frame_conditioning_matches_loop():
 
 
 def test_residualflower_prefixed_options_reach_the_sub_models(capsys, tmp_path):
-    opt = parse_options(["--model", "residualflower", "--mean_dhid", "32", "--mean_nhead", "2", "--residual_num_glow_coupling_blocks", "3", "--residual_flow_hidden", "16"], base=train_parser())
+    opt = parse_options(["--model", "residualflower", "--mean_dhid", "32", "--mean_nhead", "2", "--residual_num_glow_coupling_blocks", "3", "--residual_flow_hidden", "16"])
     assert opt.mean_dhid == 32 and opt.residual_num_glow_coupling_blocks == 3 and opt.residual_dhid == 256
     opt.input_modalities, opt.output_modalities = ["demo_audio", "demo_motion"], ["demo_motion"]
     opt.input_lengths, opt.output_lengths, opt.output_time_offsets = [20, 10], [1], [10]
@@ -232,18 +232,18 @@ def test_residualflower_prefixed_options_reach_the_sub_models(capsys, tmp_path):
     assert model.mean_model.opt.dhid == 32 and model.mean_model.opt.nhead == 2
     assert len(model.residual_model.flows[0].steps) == 3 and model.residual_model.opt.flow_hidden == 16
     # another sub-model brings its own options, from the command line or the YAML (first parsing stage)
-    opt = parse_options(["--model", "residualflower", "--residual_model", "transformerflow", "--residual_flow_kernel_size", "5"], base=train_parser())
+    opt = parse_options(["--model", "residualflower", "--residual_model", "transformerflow", "--residual_flow_kernel_size", "5"])
     assert opt.residual_flow_kernel_size == 5 and not hasattr(opt, "residual_flow_nhead")
     with pytest.raises(MotionlabError):  # a conv-coupling flow has no attention heads
-        parse_options(["--model", "residualflower", "--residual_model", "transformerflow", "--residual_flow_nhead", "2"], base=train_parser())
+        parse_options(["--model", "residualflower", "--residual_model", "transformerflow", "--residual_flow_nhead", "2"])
     with pytest.raises(MotionlabError, match="unknown option 'residual_flow_nhead'"):  # the YAML's transflower options no longer apply
-        parse_options(["--hparams_file", "demo/residualflower", "--residual_model", "transformerflow"], base=train_parser())
+        parse_options(["--hparams_file", "demo/residualflower", "--residual_model", "transformerflow"])
     hp = tmp_path / "rf.yaml"
     hp.write_text("model: residualflower\nresidual_model: transglower\nresidual_flow_nlayers: 2\nmean_dhid: 16\n")
-    opt = parse_options(["--hparams_file", str(hp)], base=train_parser())
+    opt = parse_options(["--hparams_file", str(hp)])
     assert opt.residual_model == "transglower" and opt.residual_flow_nlayers == 2 and not hasattr(opt, "residual_num_mixture_components")
     with pytest.raises(SystemExit):
-        parse_options(["--model", "residualflower", "--help"], base=train_parser())
+        parse_options(["--model", "residualflower", "--help"])
     help_text = capsys.readouterr().out
     assert "--mean_dhid" in help_text and "--residual_num_glow_coupling_blocks" in help_text and "--residual_residual" in help_text
 

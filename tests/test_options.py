@@ -3,12 +3,11 @@ from pathlib import Path
 import pytest
 
 from motionlab.training.options import parse_options
-from motionlab.training.train import train_parser
 from motionlab.utils.errors import MotionlabError
 
 
 def parse(argv):
-    return parse_options(argv, base=train_parser())
+    return parse_options(argv)
 
 
 def write(tmp_path, text, name="hp.yaml"):

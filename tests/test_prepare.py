@@ -210,7 +210,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
     from motionlab.inference import generate as gen
     from motionlab.inference.render import probe_duration
     from motionlab.training.options import parse_options
-    from motionlab.training.train import train, train_parser
+    from motionlab.training.train import train
 
     data = tmp_path / "data"
     data.mkdir()
@@ -221,7 +221,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
         "--hparams_file", "demo", "--data_dir", str(data), "--experiments_dir", str(tmp_path / "exp"), "--experiment_name", "z",
         "--input_modalities", "audio_mel16_onset_beats_20fps,bvh_expmap_cr_20fps", "--output_modalities", "bvh_expmap_cr_20fps",
         "--max_epochs", "1", "--limit_train_batches", "3", "--no-progress_bar",
-    ], base=train_parser()))
+    ]))
     out = tmp_path / "gen"
     args = gen.generate_parser().parse_args(["z", "067_Speech_2_x_1_0-test", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--generate_video"])
     paths = gen.run(args)

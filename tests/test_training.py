@@ -11,12 +11,12 @@ from conftest import run_cli, run_script
 from motionlab.datasets.multimodal_dataset import MultimodalDataset
 from motionlab.inference import generate as gen
 from motionlab.training.options import parse_options
-from motionlab.training.train import train, train_parser
+from motionlab.training.train import train
 from motionlab.utils.errors import MotionlabError
 
 
 def options(data_dir, exp_dir, *extra):
-    return parse_options(["--hparams_file", "demo", "--data_dir", str(data_dir), "--experiments_dir", str(exp_dir), "--no-progress_bar", *extra], base=train_parser())
+    return parse_options(["--hparams_file", "demo", "--data_dir", str(data_dir), "--experiments_dir", str(exp_dir), "--no-progress_bar", *extra])
 
 
 def mean_baseline_mse(opt) -> float:
@@ -74,8 +74,12 @@ def test_generate_without_checkpoint_is_clear(tmp_path, small_demo):
 def test_generate_rejects_checkpoint_of_other_model(tmp_path, small_demo):
     train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "2"))
     hp = tmp_path / "demo" / "hparams.yaml"
-    hp.write_text(hp.read_text().replace("model: transformer", "model: other"))
-    with pytest.raises(MotionlabError, match="checkpoint is of model 'transformer'.*names model 'other'"):
+    text = hp.read_text()
+    hp.write_text(text.replace("model: transformer", "model: transflower"))
+    with pytest.raises(MotionlabError, match="checkpoint is of model 'transformer'.*names model 'transflower'"):
+        gen.load_model(tmp_path / "demo")
+    hp.write_text(text.replace("model: transformer", "model: other"))
+    with pytest.raises(MotionlabError, match="no model named 'other'.*registered models"):
         gen.load_model(tmp_path / "demo")
 
 

@@ -9,8 +9,8 @@ class BaseDataset(torch.utils.data.Dataset):
     """Abstract dataset; subclasses define windows over a data folder."""
 
     @staticmethod
-    def modify_commandline_options(parser):
-        """Add this dataset's options to ``parser`` (an argparse group) and return it."""
+    def modify_commandline_options(parser, known):
+        """Add this dataset's options to ``parser`` (an argparse group) and return it; ``known.get(key)`` reads other options' first-stage values."""
         return parser
 
     def __init__(self, opt, split: str = "train"):

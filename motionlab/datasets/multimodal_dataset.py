@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from motionlab.datasets.base_dataset import BaseDataset
-from motionlab.training.options import add_bool_option, add_list_option
+from motionlab.options import add_bool_option, add_list_option
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json
 
@@ -72,7 +72,7 @@ class MultimodalDataset(BaseDataset):
     """Windows of several input and output modalities over time-synced feature arrays."""
 
     @staticmethod
-    def modify_commandline_options(parser):
+    def modify_commandline_options(parser, known):
         add_list_option(parser, "--input_modalities", str, ["audio", "motion"], "feature names fed to the model")
         add_list_option(parser, "--output_modalities", str, ["motion"], "feature names the model predicts")
         add_list_option(parser, "--input_lengths", int, [20, 10], "window length per input modality (frames)")

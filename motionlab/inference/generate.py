@@ -18,7 +18,7 @@ import torch
 from motionlab.datasets.multimodal_dataset import load_sequence, read_split
 from motionlab.feature_extraction.scalers import load_scaler_if_any
 from motionlab.models import find_model_using_name
-from motionlab.training.options import load_options
+from motionlab.training.options import load_experiment_options
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import save_npy
 
@@ -59,7 +59,7 @@ def find_checkpoint(exp_dir: Path, checkpoint: str | None) -> Path:
 
 def load_model(exp_dir: Path, checkpoint: str | None = None, device: str = "cpu"):
     """Rebuild the model an experiment trained: options from hparams.yaml, weights from the checkpoint."""
-    opt = load_options(exp_dir / "hparams.yaml")
+    opt = load_experiment_options(exp_dir)
     path = find_checkpoint(exp_dir, checkpoint)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)

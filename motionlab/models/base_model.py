@@ -27,8 +27,8 @@ class BaseModel(pl.LightningModule):
     """Abstract base of all models."""
 
     @staticmethod
-    def modify_commandline_options(parser):
-        """Add this model's options to ``parser`` (an argparse group) and return it."""
+    def modify_commandline_options(parser, known):
+        """Add this model's options to ``parser`` (an argparse group) and return it; ``known.get(key)`` reads other options' first-stage values."""
         return parser
 
     def __init__(self, opt, input_dims: list[int], output_dims: list[int], num_speakers: int = 0):

@@ -13,7 +13,7 @@ from motionlab.models.modules.flow_model import (
     frame_conditioning,
 )
 from motionlab.models.modules.flows import Flow
-from motionlab.training.options import add_bool_option, add_list_option
+from motionlab.options import add_bool_option, add_list_option
 from motionlab.utils.errors import MotionlabError
 
 
@@ -25,7 +25,7 @@ class MoglowModel(FlowModelBase):
     max_frames_per_step = 1  # a step consumes one frame of LSTM state
 
     @staticmethod
-    def modify_commandline_options(parser):
+    def modify_commandline_options(parser, known):
         add_flow_model_options(parser, coupling="affine", net="lstm", transformer=False, hidden=256)
         add_list_option(
             parser, "--input_seq_lens", int, [],

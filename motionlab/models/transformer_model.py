@@ -13,7 +13,7 @@ class TransformerModel(BaseModel):
     """Multimodal transformer: per-modality encoders + cross-modal transformer, MSE on the next frames."""
 
     @staticmethod
-    def modify_commandline_options(parser):
+    def modify_commandline_options(parser, known):
         return add_transformer_options(parser)
 
     def __init__(self, opt, input_dims, output_dims, num_speakers=0):

@@ -19,20 +19,10 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
 from motionlab.training.callbacks import RecordSampleIndices
-from motionlab.training.options import add_bool_option, base_parser, parse_options, save_options
+from motionlab.training.options import parse_options, save_options
 from motionlab.utils.errors import MotionlabError
 
 log = logging.getLogger("motionlab")
-
-
-def train_parser(add_help: bool = True):
-    p = base_parser(add_help)
-    g = p.add_argument_group("experiment")
-    add_bool_option(g, "--make_demo_data", False, "create the demo data in --data_dir when the folder is missing")
-    add_bool_option(g, "--overwrite", False, "replace an existing experiment's checkpoints instead of refusing")
-    g.add_argument("--checkpoint_every_n_steps", type=int, default=0, help="also save last.ckpt every N steps (0: each epoch)")
-    add_bool_option(g, "--log_sample_indices", False, "write the window indices each rank trained on in epoch 0")
-    return p
 
 
 def experiment_dir(opt) -> Path:
@@ -143,7 +133,7 @@ def train(opt) -> dict:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        opt = parse_options(argv, base=train_parser())
+        opt = parse_options(argv)
         result = train(opt)
     except MotionlabError as e:
         print(f"motionlab train: error: {e}", file=sys.stderr)

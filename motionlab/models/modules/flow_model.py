@@ -30,7 +30,7 @@ from motionlab.models.modules.transformer import (
     PositionalEncoding,
     add_transformer_options,
 )
-from motionlab.training.options import add_bool_option, add_list_option
+from motionlab.options import add_bool_option, add_list_option
 from motionlab.utils.errors import MotionlabError
 
 NORM_LAYERS = ("actnorm", "batchnorm", "none")
@@ -219,7 +219,7 @@ class TransformerFlowBase(FlowModelBase):
     net = "transformer"
 
     @classmethod
-    def modify_commandline_options(cls, parser):
+    def modify_commandline_options(cls, parser, known):
         """The options of this class's coupling and coupling network (subclasses only set the two attributes)."""
         return add_flow_model_options(parser, coupling=cls.coupling, net=cls.net)
 
