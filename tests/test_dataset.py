@@ -43,8 +43,10 @@ def test_window_starts_formula():
 def test_exact_window_contents(tmp_path):
     ds = MultimodalDataset(opts(make_folder(tmp_path, {"s1": (10, 10), "s2": (8, 8)})))
     assert len(ds) == 7 + 5
-    assert ds.input_dims == [2, 3] and ds.output_dims == [3]
+    spec = ds.data_spec()
+    assert spec.input_dims == (2, 3) and spec.output_dims == (3,) and spec.num_windows == 12 and spec.sequence_ids == ("s1", "s2")
     item = ds[8]  # second sequence, start 1
+    assert (item["window_id"], item["sequence_index"], item["start"]) == (8, 1, 1)
     a, m = item["inputs"]
     (y,) = item["outputs"]
     assert a[:, 0].tolist() == [1, 2, 3, 4] and m[:, 0].tolist() == [1, 2] and y[:, 0].tolist() == [3]
@@ -79,7 +81,7 @@ def test_speakers_reach_model_as_ids(tmp_path):
     folder = make_folder(tmp_path, {"s1": (6, 6), "s2": (6, 6)})
     (folder / "speakers.json").write_text(json.dumps({"s1": "oliver", "s2": "ellen"}))
     ds = MultimodalDataset(opts(folder))
-    assert ds.speaker_names == ["ellen", "oliver"] and ds.num_speakers == 2
+    assert ds.speaker_names == ["ellen", "oliver"] and ds.data_spec().speaker_names == ("ellen", "oliver") and ds.data_spec().num_speakers == 2
     assert ds[0]["speaker"] == 1 and ds[len(ds) - 1]["speaker"] == 0
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(ds))))
     assert batch["speaker"].dtype == torch.int64
@@ -95,8 +97,40 @@ def test_num_workers(small_demo):
     ds = MultimodalDataset(o)
     seen = []
     for batch in torch.utils.data.DataLoader(ds, batch_size=50, num_workers=2):
-        seen.extend(batch["index"].tolist())
+        seen.extend(batch["window_id"].tolist())
     assert sorted(seen) == list(range(len(ds)))
+
+
+def test_window_ids_are_stable_across_epochs_workers_and_reopening(small_demo):
+    """A window id names the same (sequence, start) and contents whatever the shuffling, workers or process (resume)."""
+    o = opts(small_demo, input_modalities=["demo_audio", "demo_motion"], output_modalities=["demo_motion"], input_lengths=[10, 5], output_time_offsets=[5], window_hop=3)
+    ds = MultimodalDataset(o)
+    reopened = MultimodalDataset(o)  # what a resumed run or another DDP rank builds
+    assert np.array_equal(ds.windows, reopened.windows)
+    loader = torch.utils.data.DataLoader(ds, batch_size=16, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(1))
+    orders = []
+    for _epoch in range(2):
+        order = []
+        for batch in loader:
+            for k, wid in enumerate(batch["window_id"].tolist()):
+                ref = reopened[wid]
+                assert (batch["sequence_index"][k].item(), batch["start"][k].item()) == reopened.window(wid)
+                np.testing.assert_array_equal(batch["outputs"][0][k].numpy(), ref["outputs"][0])
+                order.append(wid)
+        assert sorted(order) == list(range(len(ds)))
+        orders.append(order)
+    assert orders[0] != orders[1]  # shuffled differently, ids unchanged
+
+
+def test_sequence_inputs_and_conditions_for_generation(tmp_path):
+    folder = make_folder(tmp_path, {"s1": (10, 12), "s2": (9, 9)})
+    (folder / "speakers.json").write_text(json.dumps({"s1": "oliver", "s2": "ellen"}))
+    ds = MultimodalDataset(opts(folder), None)  # generation: no windows enumerated
+    assert len(ds) == 0
+    arrays = ds.sequence_inputs("s1")
+    assert sorted(arrays) == ["a", "m"] and arrays["a"].shape == (10, 2) and arrays["m"].shape == (10, 3)  # trimmed to the common length
+    assert ds.sequence_conditions("s1") == {"speaker": 1} and ds.sequence_conditions("s2") == {"speaker": 0}
+    assert ds.data_spec().input_dims == (2, 3)
 
 
 @pytest.mark.parametrize(

@@ -223,7 +223,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
         "--max_epochs", "1", "--limit_train_batches", "3", "--no-progress_bar",
     ]))
     out = tmp_path / "gen"
-    args = gen.generate_parser().parse_args(["z", "067_Speech_2_x_1_0-test", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--generate_video"])
+    args = gen.parse_args(["z", "067_Speech_2_x_1_0-test", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--generate_video"])
     paths = gen.run(args)
     bvh = load_bvh(out / "z" / "067_Speech_2_x_1_0-test.bvh")
     source = load_bvh(real_data / "paired" / "zeggs_067_speech_2" / "067_Speech_2_x_1_0.bvh")
@@ -234,7 +234,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
     assert d["video_frames"] == T and abs(d["audio"] - T / 20) < 0.1
     assert len(paths) == 3
 
-    args = gen.generate_parser().parse_args(["z", "--audio_file", str(real_data / "audio" / "speech" / "librispeech_198-209-0000.hq.ogg"), "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--max_length", "60"])
+    args = gen.parse_args(["z", "--audio_file", str(real_data / "audio" / "speech" / "librispeech_198-209-0000.hq.ogg"), "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--max_length", "60"])
     gen.run(args)
     assert load_bvh(out / "z" / "librispeech_198-209-0000.hq.bvh").n_frames == 60
 

@@ -10,6 +10,7 @@ import torch
 from conftest import run_cli, run_script
 from motionlab.datasets.multimodal_dataset import MultimodalDataset
 from motionlab.inference import generate as gen
+from motionlab.training.experiment import Experiment
 from motionlab.training.options import parse_options
 from motionlab.training.train import train
 from motionlab.utils.errors import MotionlabError
@@ -27,9 +28,10 @@ def mean_baseline_mse(opt) -> float:
     return float(((ys - mean) ** 2).mean())
 
 
-def test_demo_trains_below_mean_baseline_and_generates(tmp_path):
-    data = tmp_path / "demo"  # missing: the demo creates it
-    opt = options(data, tmp_path / "exp")
+def test_demo_trains_below_mean_baseline_and_generates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data" / "demo"  # the demo's own folder, missing: the demo creates it
+    opt = options("data/demo", tmp_path / "exp")
     result = train(opt)
     exp = Path(result["experiment_dir"])
     assert (exp / "hparams.yaml").exists() and (exp / "checkpoints" / "best.ckpt").exists() and (exp / "checkpoints" / "last.ckpt").exists()
@@ -39,7 +41,7 @@ def test_demo_trains_below_mean_baseline_and_generates(tmp_path):
     assert val < 0.2 * baseline, (val, baseline)
 
     out = tmp_path / "gen"
-    proc = run_script("script_generate.sh", "demo", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out))
+    proc = run_script("script_generate.sh", "demo", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--data_dir", str(data))
     assert proc.returncode == 0, proc.stderr
     first_test = (data / "base_filenames_test.txt").read_text().split()[0]
     path = out / "demo" / f"{first_test}.demo_motion.generated.npy"
@@ -54,9 +56,17 @@ def test_demo_trains_below_mean_baseline_and_generates(tmp_path):
     np.testing.assert_allclose(generated[:10], scaler.inverse_transform(truth[:10]), atol=1e-4)  # the seed frames
 
 
+def test_demo_data_is_made_only_in_the_demo_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "data" / "dmeo"
+    with pytest.raises(MotionlabError, match=r"--data_dir .*dmeo: folder not found \(demo data is only created in data/demo"):
+        train(options("data/dmeo", tmp_path / "exp"))
+    assert not typo.exists() and not (tmp_path / "data" / "demo").exists()
+
+
 def test_generate_named_sequence_max_length_and_samples(tmp_path, small_demo):
     train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "3"))
-    args = gen.generate_parser().parse_args(["demo", "demo_01", "--experiments_dir", str(tmp_path), "--output_folder", str(tmp_path / "g"), "--max_length", "50", "--num_samples", "3"])
+    args = gen.parse_args(["demo", "demo_01", "--experiments_dir", str(tmp_path), "--output_folder", str(tmp_path / "g"), "--max_length", "50", "--num_samples", "3"])
     (path,) = gen.run(args)
     assert path.name == "demo_01.demo_motion.generated.npy" and np.load(path).shape == (3, 50, 12)
 
@@ -65,7 +75,7 @@ def test_generate_without_checkpoint_is_clear(tmp_path, small_demo):
     exp = tmp_path / "demo"
     exp.mkdir()
     (exp / "hparams.yaml").write_text("model: transformer\n")
-    args = gen.generate_parser().parse_args(["demo", "--experiments_dir", str(tmp_path)])
+    args = gen.parse_args(["demo", "--experiments_dir", str(tmp_path)])
     with pytest.raises(MotionlabError, match="has no checkpoint"):
         gen.run(args)
     assert gen.main(["missing_exp", "--experiments_dir", str(tmp_path)]) == 2
@@ -77,10 +87,10 @@ def test_generate_rejects_checkpoint_of_other_model(tmp_path, small_demo):
     text = hp.read_text()
     hp.write_text(text.replace("model: transformer", "model: transflower"))
     with pytest.raises(MotionlabError, match="checkpoint is of model 'transformer'.*names model 'transflower'"):
-        gen.load_model(tmp_path / "demo")
+        Experiment(tmp_path / "demo").load_model()
     hp.write_text(text.replace("model: transformer", "model: other"))
     with pytest.raises(MotionlabError, match="no model named 'other'.*registered models"):
-        gen.load_model(tmp_path / "demo")
+        Experiment(tmp_path / "demo").load_model()
 
 
 def test_resume_continues_at_the_right_step(tmp_path, small_demo):

@@ -14,14 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from motionlab.datasets.base_dataset import BaseDataset
+from motionlab.dataspec import DataSpec
 from motionlab.options import add_bool_option, add_list_option
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-
 
 def split_file(data_dir, split: str) -> Path:
     return Path(data_dir) / f"base_filenames_{split}.txt"
@@ -84,7 +82,7 @@ class MultimodalDataset(BaseDataset):
         add_bool_option(parser, "--check_finite", True, "scan arrays for NaN/inf once when the dataset opens")
         return parser
 
-    def __init__(self, opt, split: str = "train"):
+    def __init__(self, opt, split: str | None = "train"):
         super().__init__(opt, split)
         self.data_dir = Path(opt.data_dir)
         self.inputs, self.outputs = list(opt.input_modalities), list(opt.output_modalities)
@@ -93,9 +91,10 @@ class MultimodalDataset(BaseDataset):
         if opt.window_hop < 1:
             raise MotionlabError(f"--window_hop must be >= 1, got {opt.window_hop}")
 
-        self.sequences = read_split(self.data_dir, split)
+        self.sequences = read_split(self.data_dir, split) if split is not None else []
         names = list(dict.fromkeys(self.modalities))  # a modality may be both input and output
-        self.speaker_names, speaker_of = self._read_speakers()
+        self.speaker_names, self._speaker_labels = self._read_speakers()
+        speaker_of = {s: self.speaker_names.index(str(self._speaker_labels[s])) for s in self.sequences} if self.speaker_names else {}
         dims: dict[str, int] = {}
         self.seq_ids, self.seq_lengths, self.seq_speakers = [], [], []
         starts, skipped = [], []
@@ -123,10 +122,36 @@ class MultimodalDataset(BaseDataset):
         # One int64 (N, 2) table of (sequence index, start frame): enumerated once, cheap to pickle.
         self.windows = np.concatenate(starts) if starts else np.zeros((0, 2), dtype=np.int64)
         self.feature_dims = dims
-        self.input_dims = [dims[n] for n in self.inputs]
-        self.output_dims = [dims[n] for n in self.outputs]
         self.num_speakers = len(self.speaker_names)
         self._arrays: dict | None = None
+
+    def _feature_dims(self) -> dict[str, int]:
+        """Dims of every modality: from the split's arrays, else from any sequence that has them (generation)."""
+        if self.feature_dims:
+            return self.feature_dims
+        dims = {}
+        for name in dict.fromkeys(self.modalities):
+            path = next(iter(sorted(self.data_dir.glob(f"*.{name}.npy"))), None)
+            if path is None:
+                raise MotionlabError(f"{self.data_dir}: no '{name}' feature arrays (*.{name}.npy)")
+            dims[name] = int(np.load(path, mmap_mode="r").shape[1])
+        self.feature_dims = dims
+        return dims
+
+    def _fps(self) -> float | None:
+        for name in self.outputs + self.inputs:
+            meta = self.data_dir / f"{name}.meta.json"
+            if meta.exists():
+                return float(read_json(meta).get("fps"))
+        return None
+
+    def data_spec(self) -> DataSpec:
+        dims = self._feature_dims()
+        return DataSpec(
+            input_modalities=self.inputs, output_modalities=self.outputs,
+            input_dims=[dims[n] for n in self.inputs], output_dims=[dims[n] for n in self.outputs],
+            fps=self._fps(), speaker_names=self.speaker_names, num_windows=len(self), sequence_ids=self.seq_ids,
+        )
 
     def _window_spec(self, opt):
         ni, no = len(self.inputs), len(self.outputs)
@@ -168,11 +193,10 @@ class MultimodalDataset(BaseDataset):
         if not isinstance(labels, dict):
             raise MotionlabError(f"{path}: expected a JSON object mapping sequence id -> speaker label")
         names = sorted({str(v) for v in labels.values()})
-        index = {n: i for i, n in enumerate(names)}
         missing = [s for s in self.sequences if s not in labels]
         if missing:
             raise MotionlabError(f"{path}: no speaker label for sequence(s) {', '.join(missing[:5])}")
-        return names, {s: index[str(labels[s])] for s in self.sequences}
+        return names, labels
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -200,14 +224,23 @@ class MultimodalDataset(BaseDataset):
             np.array(self._array(k, n)[s + o : s + o + L], dtype=np.float32)
             for n, L, o in zip(self.modalities, self.lengths, self.offsets)
         ]
-        item = {"inputs": cut[: len(self.inputs)], "outputs": cut[len(self.inputs) :], "index": index}
+        item = {"inputs": cut[: len(self.inputs)], "outputs": cut[len(self.inputs) :], "window_id": index, "sequence_index": k, "start": s}
         if self.num_speakers:
             item["speaker"] = self.seq_speakers[k]
         return item
 
-    def sequence_arrays(self, seq: str) -> dict[str, np.ndarray]:
-        """Whole (trimmed) arrays of one sequence for every modality: used by generation."""
-        return load_sequence(self.data_dir, seq, list(dict.fromkeys(self.modalities)), fix_lengths=True)
+    def sequence_inputs(self, seq: str) -> dict[str, np.ndarray]:
+        """Whole arrays of one sequence, trimmed to a common length: every input, and the outputs it has (seed, ground truth)."""
+        given = [n for n in self.inputs if n not in self.outputs]
+        features = [n for n in dict.fromkeys(self.modalities) if n in given or feature_path(self.data_dir, seq, n).exists()]
+        return load_sequence(self.data_dir, seq, features, fix_lengths=True)
+
+    def sequence_conditions(self, seq: str) -> dict:
+        if not self.speaker_names:
+            return {}
+        if seq not in self._speaker_labels:
+            raise MotionlabError(f"{self.data_dir / 'speakers.json'}: no speaker label for sequence '{seq}'")
+        return {"speaker": self.speaker_names.index(str(self._speaker_labels[seq]))}
 
 
 def load_sequence(data_dir, seq: str, features: list[str], fix_lengths: bool = True) -> dict[str, np.ndarray]:

@@ -1,9 +1,13 @@
 """Generation entry point: ``motionlab generate <exp> [<seq>] [options]``.
 
-Rebuilds the model from the experiment's ``hparams.yaml`` and its best (or ``--checkpoint``)
-checkpoint, takes the sequence's input features from ``--data_dir``, seeds the motion from the
-sequence's first frames (or ``--seed_file``), generates, inverse-scales and writes
-``<output_folder>/<exp>/<seq>.<feature>.generated.npy``.
+Rebuilds the model from the experiment (:class:`~motionlab.training.experiment.Experiment`), takes
+the sequence's inputs and conditions from the experiment's dataset (``sequence_inputs`` /
+``sequence_conditions``) or extracts them from ``--audio_file`` with the training settings, seeds
+autoregressive models (the sequence's first frames, ``--seed_file``, or the mean pose), generates,
+inverse-scales and writes ``<output_folder>/<exp>/<seq>.<feature>.generated.npy`` and, when asked,
+a BVH and a video. The model adds its own options (``--temperature`` for autoregressive models,
+``--window_overlap`` for windowed ones, ...): ``motionlab generate <exp> --help`` lists them.
+Requested outputs are checked before anything is generated.
 """
 
 from __future__ import annotations
@@ -15,110 +19,181 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motionlab.datasets.multimodal_dataset import load_sequence, read_split
-from motionlab.feature_extraction.scalers import load_scaler_if_any
+from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
-from motionlab.training.options import load_experiment_options
+from motionlab.models.modules.autoregressive import given_modalities
+from motionlab.options import bounded
+from motionlab.training.experiment import Experiment
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import save_npy
 
 
-def generate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="motionlab generate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def generate_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="motionlab generate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
     p.add_argument("experiment", help="experiment name (folder under --experiments_dir)")
     p.add_argument("sequence", nargs="?", default=None, help="sequence id (default: first of base_filenames_test.txt)")
     p.add_argument("--experiments_dir", default="training/experiments")
     p.add_argument("--data_dir", default=None, help="data folder (default: the one the experiment trained on)")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: checkpoints/best.ckpt, else last.ckpt)")
     p.add_argument("--output_folder", default="inference/generated")
-    p.add_argument("--max_length", type=int, default=0, help="generate at most this many frames (0: whole sequence)")
-    p.add_argument("--seed_file", default=None, help=".npy (frames x features) to seed the motion instead of the sequence's first frames")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--num_samples", type=int, default=1)
-    p.add_argument("--frames_per_step", type=int, default=1, help="frames emitted per autoregressive step (<= output length)")
+    p.add_argument("--max_length", type=bounded(int, 0, what="an integer"), default=0, help="generate at most this many frames (0: whole sequence)")
+    p.add_argument("--seed_file", default=None, help="autoregressive models: .npy (frames x features, in the data's units) to seed the motion")
+    p.add_argument("--seed_from", default="auto", help="autoregressive models: 'auto' (the sequence's own first frames; the mean pose for --audio_file), 'mean', or a sequence id")
+    p.add_argument("--num_samples", type=bounded(int, 1, what="an integer"), default=1, help="samples drawn as one batch (stochastic models)")
     p.add_argument("--random_seed", type=int, default=0)
-    p.add_argument("--generate_bvh", action="store_true", help="also write <seq>.bvh through the data's motion pipeline")
+    p.add_argument("--generate_bvh", action="store_true", help="also write <seq>.bvh through the data's motion pipeline (BVH motion features only)")
     p.add_argument("--generate_video", action="store_true", help="also write <seq>.mp4: the skeleton with the audio muxed in")
+    p.add_argument("--compare_ground_truth", action="store_true", help="video: draw the sequence's ground truth beside the generated motion")
     p.add_argument("--audio_file", default=None, help="generate for a new audio file (features extracted with the training settings)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     return p
 
 
-def find_checkpoint(exp_dir: Path, checkpoint: str | None) -> Path:
-    if checkpoint:
-        path = Path(checkpoint)
-        if not path.exists():
-            raise MotionlabError(f"--checkpoint {path}: file not found")
-        return path
-    for name in ("best.ckpt", "last.ckpt"):
-        path = exp_dir / "checkpoints" / name
-        if path.exists():
-            return path
-    raise MotionlabError(f"experiment {exp_dir} has no checkpoint (expected checkpoints/best.ckpt or last.ckpt); train it first or pass --checkpoint")
-
-
-def load_model(exp_dir: Path, checkpoint: str | None = None, device: str = "cpu"):
-    """Rebuild the model an experiment trained: options from hparams.yaml, weights from the checkpoint."""
-    opt = load_experiment_options(exp_dir)
-    path = find_checkpoint(exp_dir, checkpoint)
+def parse_args(argv=None) -> argparse.Namespace:
+    """Two stages: the experiment names its model, whose generation options are then added."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first, _ = generate_parser(add_help=False).parse_known_args(argv)
+    parser = generate_parser()
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        hp = ckpt["hyper_parameters"]
-        state = ckpt["state_dict"]
-    except (RuntimeError, KeyError, EOFError, OSError) as e:
-        raise MotionlabError(f"{path}: not a readable motionlab checkpoint ({e})") from None
-    trained = hp.get("opt", {}).get("model")
-    if trained != opt.model:
-        raise MotionlabError(f"{path}: checkpoint is of model '{trained}' but {exp_dir / 'hparams.yaml'} names model '{opt.model}'")
-    model = find_model_using_name(opt.model)(opt, hp["input_dims"], hp["output_dims"], hp.get("num_speakers", 0))
-    model.load_state_dict(state)
-    return model.to(device).eval(), opt, path
+        model_cls = find_model_using_name(Experiment(first.experiment, first.experiments_dir).model_name())
+    except MotionlabError:
+        model_cls = None  # reported by run(); --help still works
+    if model_cls is not None:
+        model_cls.modify_generation_options(parser.add_argument_group(f"model '{model_cls.__name__}'"))
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        raise MotionlabError("invalid command line (see the message above)") from None
+
+
+def generation_options(model, args) -> dict:
+    """The keyword options of ``model.generate`` that the model's generation group added to ``args``."""
+    scratch = argparse.ArgumentParser(add_help=False)
+    type(model).modify_generation_options(scratch)
+    return {a.dest: getattr(args, a.dest) for a in scratch._actions if hasattr(args, a.dest)}
+
+
+def build_dataset(opt):
+    """The experiment's dataset class in generation mode (no windows enumerated)."""
+    return find_dataset_using_name(opt.dataset_name)(opt, None)
+
+
+def seed_arrays(model, opt, dataset, arrays: dict, seq: str, data_dir: Path, seed_file=None, seed_from: str = "auto") -> tuple[dict, str]:
+    """The frames that start an autoregressive rollout and a sentence saying where they come from."""
+    if model.generation_mode() != "autoregressive":
+        return {}, ""
+    spec = model.generation_spec
+    need = {n: spec.seed_length(n) for n in spec.output_modalities if spec.seed_length(n) > 0}
+    if not need:
+        return {}, ""
+    name = opt.output_modalities[0]
+    if seed_file:
+        path = Path(seed_file)
+        try:
+            seed = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise MotionlabError(f"--seed_file {path}: not a readable .npy array ({e})") from None
+        dim = model.data_spec.dim(name)
+        if seed.ndim != 2 or seed.shape[1] != dim or seed.shape[0] < need.get(name, 0):
+            raise MotionlabError(f"--seed_file {path}: expected an array of at least {need.get(name, 0)} frames x {dim} features ('{name}'), found shape {seed.shape}")
+        return {name: scale(data_dir, name, seed.astype(np.float32))}, f"seed: {need.get(name, 0)} frames of {path}"
+    mode = seed_from
+    if mode == "auto":
+        mode = "sequence" if all(n in arrays for n in need) else "mean"
+    if mode == "sequence":
+        missing = [n for n in need if n not in arrays]
+        if missing:
+            raise MotionlabError(f"sequence '{seq}' has no '{missing[0]}' frames to seed from; use --seed_from mean or --seed_file")
+        return {}, f"seed: the first {max(need.values())} frames of {seq}"
+    if mode == "mean":
+        return {n: mean_pose(data_dir, dataset, n, L) for n, L in need.items()}, f"seed: the mean pose of the train split ({max(need.values())} frames)"
+    other = dataset.sequence_inputs(mode)
+    missing = [n for n in need if n not in other]
+    if missing:
+        raise MotionlabError(f"--seed_from {mode}: that sequence has no '{missing[0]}' feature")
+    return {n: torch.from_numpy(other[n][:L]) for n, L in need.items()}, f"seed: the first {max(need.values())} frames of sequence {mode}"
+
+
+def mean_pose(data_dir: Path, dataset, name: str, frames: int) -> torch.Tensor:
+    """(frames, D) of the train split's mean frame, in the model's (scaled) units."""
+    from motionlab.feature_extraction.scalers import load_scaler_if_any
+    from motionlab.datasets.multimodal_dataset import open_feature, read_split
+
+    if load_scaler_if_any(data_dir, name) is not None:
+        mean = np.zeros(dataset.data_spec().dim(name), dtype=np.float32)  # standardised: the train mean is 0
+    else:
+        total, n = None, 0
+        for q in read_split(data_dir, "train"):
+            a = np.asarray(open_feature(data_dir, q, name), dtype=np.float64)
+            total = a.sum(0) if total is None else total + a.sum(0)
+            n += len(a)
+        if not n:
+            raise MotionlabError(f"{data_dir}: no train frames of '{name}' to take a mean pose from")
+        mean = (total / n).astype(np.float32)
+    return torch.from_numpy(np.repeat(mean[None], frames, 0))
+
+
+def scale(data_dir: Path, name: str, arr: np.ndarray) -> np.ndarray:
+    from motionlab.feature_extraction.scalers import load_scaler_if_any
+
+    scaler = load_scaler_if_any(data_dir, name)
+    return scaler.transform(arr) if scaler is not None else arr
+
+
+def unscale(data_dir: Path, name: str, arr: np.ndarray) -> np.ndarray:
+    from motionlab.feature_extraction.scalers import load_scaler_if_any
+
+    scaler = load_scaler_if_any(data_dir, name)
+    return scaler.inverse_transform(arr) if scaler is not None else arr
+
+
+def check_outputs(args, data_dir: Path, feature: str) -> None:
+    """Refuse BVH/video requests the data cannot satisfy before spending time generating."""
+    from motionlab.inference import outputs
+
+    if args.generate_bvh:
+        outputs.load_pipeline(data_dir, feature)
+    if args.generate_video:
+        meta = outputs._meta(data_dir, feature)
+        if meta.get("kind") not in ("motion", "keypoints"):
+            raise MotionlabError(f"--generate_video: '{feature}' is a '{meta.get('kind')}' feature; only motion (BVH) and keypoint features can be drawn as a skeleton")
+
+
+def generate_sequence(model, opt, dataset, seq: str, *, arrays=None, conditions=None, max_length=0, num_samples=1, seed_file=None, seed_from="auto", progress=False, **options) -> dict[str, np.ndarray]:
+    """Generate one sequence; returns inverse-scaled arrays per output modality ((T, D), or (K, T, D) for K samples).
+
+    ``arrays``/``conditions`` default to the dataset's ``sequence_inputs(seq)`` / ``sequence_conditions(seq)``.
+    """
+    data_dir = Path(opt.data_dir)
+    if arrays is None:
+        arrays = dataset.sequence_inputs(seq)
+        conditions = dataset.sequence_conditions(seq) if conditions is None else conditions
+    if max_length:
+        arrays = {k: v[:max_length] for k, v in arrays.items()}
+    seed, note = seed_arrays(model, opt, dataset, arrays, seq, data_dir, seed_file, seed_from)
+    if note:
+        print(f"motionlab: {note}", file=sys.stderr)
+    inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    out = model.generate(inputs, seed, num_samples=num_samples, progress=progress, **(conditions or {}), **options)
+    return {name: unscale(data_dir, name, value.detach().float().cpu().numpy()) for name, value in out.items()}
 
 
 def new_audio_inputs(opt, data_dir, audio_file) -> dict[str, np.ndarray]:
-    """Inputs for an unseen audio file: its features, plus the first test (or train) sequence as motion seed."""
+    """Inputs for an unseen audio file: its features, extracted with the training settings and scaler."""
     from motionlab.inference.outputs import audio_features_for_file
 
-    given = [m for m in opt.input_modalities if m not in opt.output_modalities]
-    if len(given) != 1:
-        raise MotionlabError(f"--audio_file replaces one audio input, but the model takes {given}")
-    audio = audio_features_for_file(data_dir, given[0], audio_file)
-    seed_seq = next(iter(read_split(data_dir, "test") + read_split(data_dir, "train")), None)
-    arrays = {given[0]: audio}
-    if seed_seq is not None:
-        seeds = load_sequence(data_dir, seed_seq, [m for m in opt.output_modalities if m in opt.input_modalities])
-        arrays.update(seeds)
-    return arrays
-
-
-def generate_sequence(model, opt, data_dir, seq: str, *, max_length=0, seed_file=None, arrays=None, **kwargs) -> dict[str, np.ndarray]:
-    """Generate one sequence; returns inverse-scaled arrays per output modality."""
-    if arrays is None:
-        features = list(dict.fromkeys(list(opt.input_modalities) + list(opt.output_modalities)))
-        available = [f for f in features if (Path(data_dir) / f"{seq}.{f}.npy").exists() or f not in opt.output_modalities]
-        arrays = load_sequence(data_dir, seq, available)
-    if max_length:
-        arrays = {k: v[:max_length] for k, v in arrays.items()}
-    seed = {}
-    if seed_file:
-        seed_arr = np.load(seed_file, allow_pickle=False)
-        if seed_arr.ndim != 2:
-            raise MotionlabError(f"--seed_file {seed_file}: expected a rank-2 array (frames x features), found shape {seed_arr.shape}")
-        seed[opt.output_modalities[0]] = torch.from_numpy(seed_arr.astype(np.float32))
-    inputs = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    outputs = model.generate(inputs, seed, **kwargs)
-    result = {}
-    for name, value in outputs.items():
-        arr = value.detach().float().cpu().numpy()
-        scaler = load_scaler_if_any(data_dir, name)
-        result[name] = scaler.inverse_transform(arr) if scaler is not None else arr
-    return result
+    spec_given = [m for m in opt.input_modalities if m not in opt.output_modalities]
+    if len(spec_given) != 1:
+        raise MotionlabError(f"--audio_file replaces one audio input, but the model takes {spec_given}")
+    return {spec_given[0]: audio_features_for_file(data_dir, spec_given[0], audio_file)}
 
 
 def main(argv=None) -> int:
-    args = generate_parser().parse_args(argv)
     try:
-        paths = run(args)
+        paths = run(parse_args(argv))
     except MotionlabError as e:
         print(f"motionlab generate: error: {e}", file=sys.stderr)
         return 2
@@ -128,37 +203,49 @@ def main(argv=None) -> int:
 
 
 def run(args) -> list[Path]:
-    exp_dir = Path(args.experiments_dir) / args.experiment
-    if not exp_dir.is_dir():
-        raise MotionlabError(f"experiment folder {exp_dir} does not exist")
+    exp = Experiment(args.experiment, args.experiments_dir)
     torch.manual_seed(args.random_seed)
-    model, opt, ckpt = load_model(exp_dir, args.checkpoint, args.device)
-    data_dir = Path(args.data_dir or opt.data_dir)
-    arrays, audio_path, audio_start = None, None, 0.0
+    overrides = ["--data_dir", args.data_dir] if args.data_dir else []
+    model, opt, _ = exp.load_model(args.checkpoint, args.device, overrides)
+    data_dir = Path(opt.data_dir)
+    feature = opt.output_modalities[0]
+    check_outputs(args, data_dir, feature)
+    dataset = build_dataset(opt)
+    audio_path, audio_start = None, 0.0
     if args.audio_file:
+        if args.compare_ground_truth:
+            raise MotionlabError("--compare_ground_truth needs a sequence of the data folder, not --audio_file (there is no ground truth)")
         seq = args.sequence or Path(args.audio_file).stem
         arrays = new_audio_inputs(opt, data_dir, args.audio_file)
         audio_path = Path(args.audio_file)
+        conditions = {}
     else:
+        from motionlab.datasets.multimodal_dataset import read_split
+
         seq = args.sequence or next(iter(read_split(data_dir, "test")), None)
         if seq is None:
             raise MotionlabError(f"{data_dir}/base_filenames_test.txt is empty: name a sequence")
+        arrays = dataset.sequence_inputs(seq)
+        conditions = dataset.sequence_conditions(seq)
     result = generate_sequence(
-        model, opt, data_dir, seq, max_length=args.max_length, seed_file=args.seed_file, arrays=arrays,
-        temperature=args.temperature, num_samples=args.num_samples, frames_per_step=args.frames_per_step,
+        model, opt, dataset, seq, arrays=arrays, conditions=conditions, max_length=args.max_length, num_samples=args.num_samples,
+        seed_file=args.seed_file, seed_from=args.seed_from, progress=args.progress, **generation_options(model, args),
     )
-    out_dir = Path(args.output_folder) / args.experiment
+    out_dir = Path(args.output_folder) / exp.name
     written = []
     for name, arr in result.items():
         path = out_dir / f"{seq}.{name}.generated.npy"
         save_npy(path, arr.astype(np.float32))
         written.append(path)
     if args.generate_bvh or args.generate_video:
-        written += write_outputs(args, data_dir, seq, result, opt.output_modalities[0], audio_path, audio_start, out_dir)
+        truth = unscale(data_dir, feature, arrays[feature][: args.max_length or None]) if args.compare_ground_truth and feature in arrays else None
+        if args.compare_ground_truth and truth is None:
+            raise MotionlabError(f"--compare_ground_truth: sequence '{seq}' has no '{feature}' ground truth")
+        written += write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir, truth)
     return written
 
 
-def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir) -> list[Path]:
+def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir, truth=None) -> list[Path]:
     """BVH and/or video of the (first) output modality, one per sample."""
     from motionlab.inference import outputs
 
@@ -173,10 +260,14 @@ def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start,
             written.append(outputs.write_bvh(data_dir, feature, feats, out_dir / f"{stem}.bvh", seq))
         if args.generate_video:
             if audio_path is None:
-                print(f"motionlab: no audio found for {seq}; the video is silent")
+                print(f"motionlab: no audio found for {seq}; the video is silent", file=sys.stderr)
             written.append(outputs.write_video(data_dir, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start))
     return written
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def load_model(exp_dir, checkpoint=None, device="cpu"):  # TRANSITIONAL (removed at integration): use Experiment(exp_dir).load_model()
+    return Experiment(exp_dir).load_model(checkpoint, device)

@@ -38,8 +38,8 @@ class ResidualflowerModel(BaseModel):
             add_prefixed_options(parser, find_model_using_name(sub_model_name(known, role, default)), f"{role}_", known)
         return parser
 
-    def __init__(self, opt, input_dims, output_dims, num_speakers=0):
-        super().__init__(opt, input_dims, output_dims, num_speakers)
+    def __init__(self, opt, spec):
+        super().__init__(opt, spec)
         values = vars(self.opt)
         subs = {}
         for role, default in SUB_MODELS:
@@ -47,7 +47,7 @@ class ResidualflowerModel(BaseModel):
             if name == "residualflower":
                 raise MotionlabError(f"--{role}_model cannot be residualflower itself")
             cls = find_model_using_name(name)
-            subs[role] = cls({**prefixed_sub_options(cls, f"{role}_", values), "model": name}, input_dims, output_dims, num_speakers)
+            subs[role] = cls({**prefixed_sub_options(cls, f"{role}_", values), "model": name}, spec)
         self.mean_model, self.residual_model = subs["mean"], subs["residual"]
         specs = {m.generation_spec for m in subs.values()}
         if len(specs) != 1:

@@ -16,15 +16,15 @@ class TransformerModel(BaseModel):
     def modify_commandline_options(parser, known):
         return add_transformer_options(parser)
 
-    def __init__(self, opt, input_dims, output_dims, num_speakers=0):
-        super().__init__(opt, input_dims, output_dims, num_speakers)
+    def __init__(self, opt, spec):
+        super().__init__(opt, spec)
         o = self.opt
         if o.dhid % o.nhead:
             raise MotionlabError(f"--dhid ({o.dhid}) must be divisible by --nhead ({o.nhead})")
         if max(self.spec.output_lengths) > sum(self.spec.input_lengths):
             raise MotionlabError(f"--output_lengths {list(self.spec.output_lengths)} cannot exceed the total input length {sum(self.spec.input_lengths)}")
         self.net = MultimodalTransformer(
-            input_dims, list(self.spec.output_lengths), output_dims, o.dhid, o.nhead, o.nlayers, o.input_nlayers, o.dropout, o.pos_emb,
+            self.input_dims, list(self.spec.output_lengths), self.output_dims, o.dhid, o.nhead, o.nlayers, o.input_nlayers, o.dropout, o.pos_emb,
             max_len=sum(self.spec.input_lengths) + 1,
         )
 

@@ -11,7 +11,7 @@ from motionlab.utils.io import write_text
 
 
 class RecordSampleIndices(pl.Callback):
-    """Write the dataset indices each rank trained on in the first epoch (``--log_sample_indices``).
+    """Write the window ids each rank trained on in the first epoch (``--log_sample_indices``).
 
     Shows how Lightning's DistributedSampler sharded the data: ranks must see disjoint windows.
     """
@@ -22,7 +22,7 @@ class RecordSampleIndices(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.current_epoch == 0:
-            self.seen.extend(int(i) for i in batch["index"])
+            self.seen.extend(int(i) for i in batch["window_id"])
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.current_epoch == 0:

@@ -8,12 +8,13 @@ TensorBoard logging and checkpoints under ``<experiments_dir>/<experiment_name>/
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from motionlab.datasets import find_dataset_using_name
@@ -42,13 +43,23 @@ def _devices(value):
     return int(s) if s.lstrip("-").isdigit() else s
 
 
+DEMO_DATA_DIR = Path("data/demo")
+
+
 def build_datasets(opt):
-    if opt.make_demo_data and not Path(opt.data_dir).exists():
+    """The train and val datasets; ``--make_demo_data`` creates the demo data, but only in the demo's own folder."""
+    data_dir = Path(opt.data_dir)
+    if opt.make_demo_data and not data_dir.exists():
+        if data_dir.resolve() != DEMO_DATA_DIR.resolve():
+            raise MotionlabError(
+                f"--data_dir {data_dir}: folder not found (demo data is only created in {DEMO_DATA_DIR}; "
+                f"check the path, or prepare your data with `motionlab prepare`)"
+            )
         from motionlab.datasets.demo_data import make_demo_data
 
-        if int(__import__("os").environ.get("LOCAL_RANK", "0")) == 0:
-            print(f"motionlab: creating the demo data in {opt.data_dir}")
-            make_demo_data(opt.data_dir)
+        if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+            print(f"motionlab: creating the demo data in {data_dir}")
+            make_demo_data(data_dir)
     dataset_cls = find_dataset_using_name(opt.dataset_name)
     return dataset_cls(opt, "train"), dataset_cls(opt, "val")
 
@@ -100,7 +111,7 @@ def train(opt) -> dict:
     if opt.log_sample_indices:
         callbacks.append(RecordSampleIndices(exp))
 
-    trainer = pl.Trainer(
+    trainer_args = dict(
         default_root_dir=exp,
         logger=TensorBoardLogger(save_dir=opt.experiments_dir, name=opt.experiment_name, version="tb", default_hp_metric=False),
         callbacks=callbacks,
@@ -123,11 +134,29 @@ def train(opt) -> dict:
         deterministic=opt.deterministic,
         enable_model_summary=False,
     )
+    trainer = pl.Trainer(**model.adjust_trainer_arguments(trainer_args))
     if trainer.is_global_zero:
         save_options(opt, exp / "hparams.yaml")
     trainer.fit(model, train_loader, val_loader, ckpt_path=str(last) if opt.resume else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    return {"experiment_dir": str(exp), "global_step": trainer.global_step, "metrics": metrics, "best_checkpoint": callbacks[0].best_model_path}
+    reason = stop_reason(trainer, opt)
+    if trainer.is_global_zero:
+        log.info("motionlab: training stopped: %s", reason)
+    return {"experiment_dir": str(exp), "global_step": trainer.global_step, "metrics": metrics, "best_checkpoint": callbacks[0].best_model_path, "stop_reason": reason}
+
+
+def stop_reason(trainer: pl.Trainer, opt) -> str:
+    """Why ``fit`` returned, in words: early stopping, the time limit, max_steps or max_epochs."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, EarlyStopping) and cb.stopped_epoch > 0:
+            return f"early stopping: {opt.monitor} did not improve for {opt.early_stopping_patience} validation checks (epoch {trainer.current_epoch}, step {trainer.global_step})"
+        if isinstance(cb, Timer) and cb.time_remaining() is not None and cb.time_remaining() <= 0:
+            return f"time limit: --max_time_minutes {opt.max_time_minutes:g} reached (epoch {trainer.current_epoch}, step {trainer.global_step})"
+    if opt.max_steps > 0 and trainer.global_step >= opt.max_steps:
+        return f"max_steps={opt.max_steps} reached"
+    if trainer.interrupted:
+        return f"interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; continue with --resume"
+    return f"max_epochs={opt.max_epochs} reached (step {trainer.global_step})"
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from motionlab.utils.errors import MotionlabError
 
@@ -43,12 +44,17 @@ class WindowSpec:
         return self.first_start + self.output_offsets[self.output_modalities.index(name)]
 
 
-def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, frames_per_step=1, teacher_forcing=False, **cond) -> dict:
+def given_modalities(spec: WindowSpec) -> list[str]:
+    """Input modalities that are not fed back (audio, text): generation needs them for the whole sequence."""
+    return [n for n in spec.input_modalities if n not in spec.output_modalities]
+
+
+def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, frames_per_step=1, teacher_forcing=False, progress=False, **cond) -> dict:
     spec: WindowSpec = getattr(model, "generation_spec", model.spec)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     fed_back = [n for n in spec.input_modalities if n in spec.output_modalities]
-    given = [n for n in spec.input_modalities if n not in spec.output_modalities]
+    given = given_modalities(spec)
     for n in given:
         if n not in inputs:
             raise MotionlabError(f"generate: input modality '{n}' missing (got {sorted(inputs)})")
@@ -93,8 +99,15 @@ def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, 
             buf[n] = out[n]
     state = model.init_generation_state(B, **cond)
     first_out = min(spec.seed_length(n) for n in spec.output_modalities)
+    if T <= first_out:
+        raise MotionlabError(
+            f"generate: the inputs last {T} frames but the model needs {first_out} frames of context (and seed) before its first "
+            f"prediction; give a longer input (e.g. longer audio)"
+        )
     last_start = T - (first_out - start) - 1  # the step that writes frame T-1
-    for s in range(start, last_start + 1, k):
+    steps = range(start, last_start + 1, k)
+
+    for s in tqdm(steps, desc="generating", unit="step", disable=not progress, leave=False):
         windows = [buf[n][:, s + o : s + o + L] for n, o, L in zip(spec.input_modalities, spec.input_offsets, spec.input_lengths)]
         preds, state = model.generation_step(windows, state, temperature=temperature, **cond)
         for n, o, p in zip(spec.output_modalities, spec.output_offsets, preds):
