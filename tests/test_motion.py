@@ -14,14 +14,8 @@ import numpy as np
 import pytest
 
 from motionlab.feature_extraction.bvh import Motion, Skeleton, load_bvh, save_bvh
-from motionlab.feature_extraction.motion import (
-    REPRESENTATIONS,
-    MotionPipeline,
-    mirror,
-    mirror_pairs,
-    resample,
-    skeleton_height,
-)
+from motionlab.feature_extraction.motion import REPRESENTATIONS, MotionPipeline
+from motionlab.feature_extraction.motion_ops import mirror, mirror_pairs, resample, skeleton_height
 from conftest import REAL_BVH
 from motionlab.utils.errors import MotionlabError
 
@@ -296,3 +290,22 @@ def test_pipeline_errors(tmp_path):
     (tmp_path / "bad.json").write_text('{"format": "something else"}')
     with pytest.raises(MotionlabError, match="bad.json"):
         MotionPipeline.load(tmp_path / "bad.json")
+
+
+def test_quaternion_helpers_match_scipy():
+    """rotations.quat_* (numpy, broadcasting over (T, J)) agree with scipy's Rotation."""
+    from scipy.spatial.transform import Rotation
+
+    from motionlab.feature_extraction.rotations import decode_rotation, encode_rotation, quat_apply, quat_conj, quat_mul
+
+    rng = np.random.default_rng(0)
+    a, b = Rotation.random(50, random_state=1), Rotation.random(50, random_state=2)
+    v = rng.normal(size=(50, 3))
+    np.testing.assert_allclose(Rotation.from_quat(quat_mul(a.as_quat(), b.as_quat())).as_matrix(), (a * b).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(quat_apply(a.as_quat(), v), a.apply(v), atol=1e-12)
+    np.testing.assert_allclose(quat_apply(quat_conj(a.as_quat()), a.apply(v)), v, atol=1e-12)
+    for rep in ("expmap", "rot6d", "quat"):
+        back = Rotation.from_quat(decode_rotation(encode_rotation(a.as_quat(), rep), rep))
+        np.testing.assert_allclose(back.as_matrix(), a.as_matrix(), atol=1e-10)
+    with pytest.raises(MotionlabError, match="rotation encoding"):
+        encode_rotation(a.as_quat(), "euler")

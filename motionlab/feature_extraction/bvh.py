@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from motionlab.feature_extraction.rotations import quat_apply, quat_mul
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import atomic_path
 
@@ -32,39 +33,6 @@ POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
 VALID_CHANNELS = POSITION_CHANNELS + ROTATION_CHANNELS
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
-
-
-# ----------------------------------------------------------------------------- quaternion helpers
-# Plain numpy on (..., 4) scalar-last arrays: scipy's Rotation cannot index 2-D batches, and FK over
-# (frames, joints) is much faster this way.
-
-
-def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a*b (apply b first, then a), broadcasting over leading axes."""
-    ax, ay, az, aw = np.moveaxis(a, -1, 0)
-    bx, by, bz, bw = np.moveaxis(b, -1, 0)
-    return np.stack(
-        [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ],
-        axis=-1,
-    )
-
-
-def quat_conj(q: np.ndarray) -> np.ndarray:
-    """Inverse of a unit quaternion."""
-    return q * np.array([-1.0, -1.0, -1.0, 1.0])
-
-
-def quat_apply(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate vectors v (..., 3) by unit quaternions q (..., 4)."""
-    u = q[..., :3]
-    w = q[..., 3:4]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
 
 
 # ----------------------------------------------------------------------------- data classes

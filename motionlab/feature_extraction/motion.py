@@ -10,222 +10,43 @@ aligning bones to the target positions).
 
 Everything fitted (constant columns, mean rotations of dropped joints, the skeleton itself) is
 saved as JSON + ``.npz`` (no pickle), so generation can write a BVH without the source files.
+Rotation maths lives in :mod:`.rotations`; resampling and mirroring a Motion in :mod:`.motion_ops`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
-from motionlab.feature_extraction.bvh import Motion, Skeleton, quat_apply, quat_conj, quat_mul
+from motionlab.datafolder import fps_tag
+from motionlab.feature_extraction.bvh import Motion, Skeleton
+from motionlab.feature_extraction.motion_ops import resample
+from motionlab.feature_extraction.rotations import (
+    AXES,
+    ROTATION_COMPONENTS,
+    axis_vector,
+    decode_rotation,
+    default_forward_axis,
+    encode_rotation,
+    heading_yaw,
+    kabsch,
+    quat_apply,
+    quat_conj,
+    quat_mul,
+    yaw_quat,
+)
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json, save_npz, write_json
 
 REPRESENTATIONS = ("expmap", "rot6d", "quat", "positions")
-_COMPONENTS = {
-    "expmap": ("expmap_x", "expmap_y", "expmap_z"),
-    "rot6d": tuple(f"rot6d_{k}" for k in range(6)),
-    "quat": ("quat_x", "quat_y", "quat_z", "quat_w"),
-    "positions": ("pos_x", "pos_y", "pos_z"),
-}
-_AXES = {"x": 0, "y": 1, "z": 2}
+_COMPONENTS = {**ROTATION_COMPONENTS, "positions": ("pos_x", "pos_y", "pos_z")}
 _FORMAT = "motionlab.MotionPipeline"
 _VERSION = 1
-
-
-# ----------------------------------------------------------------------------- small helpers
-
-
-def _unit(axis: str) -> np.ndarray:
-    v = np.zeros(3)
-    v[_AXES[axis]] = 1.0
-    return v
-
-
-def _fmt_fps(fps: float) -> str:
-    """20.00048 -> '20', 29.97 -> '29.97' (for names)."""
-    return f"{round(fps, 2):g}"
-
-
-def skeleton_height(skeleton: Skeleton, up_axis: str = "y") -> float:
-    """Extent of the rest pose (joints and end sites) along the up axis: the scale for tolerances."""
-    rest = skeleton.rest_positions()
-    ends = [rest[j] + v for j, v in skeleton.end_sites.items()]
-    pts = np.concatenate([rest, np.array(ends).reshape(-1, 3)])
-    k = _AXES[up_axis]
-    return float(pts[:, k].max() - pts[:, k].min())
-
-
-def _encode_rotation(q: np.ndarray, rep: str) -> np.ndarray:
-    """(T, 4) quaternions -> (T, d) features."""
-    if rep == "expmap":
-        return Rotation.from_quat(q).as_rotvec()
-    if rep == "rot6d":
-        m = Rotation.from_quat(q).as_matrix()
-        return np.concatenate([m[:, :, 0], m[:, :, 1]], axis=-1)  # first two columns (Zhou et al. 2019)
-    if rep == "quat":
-        q = q.copy()
-        if len(q):
-            if q[0, 3] < 0:
-                q[0] *= -1.0
-            # flip signs so consecutive quaternions stay on one hemisphere (smooth features)
-            dots = np.einsum("ij,ij->i", q[1:], q[:-1])
-            flips = np.cumprod(np.where(dots < 0, -1.0, 1.0))
-            q[1:] *= flips[:, None]
-        return q
-    raise MotionlabError(f"unknown rotation representation {rep!r}")
-
-
-def _decode_rotation(f: np.ndarray, rep: str) -> np.ndarray:
-    """(T, d) features -> (T, 4) unit quaternions (degenerate inputs become identity)."""
-    f = np.asarray(f, dtype=np.float64)
-    ident = np.array([0.0, 0.0, 0.0, 1.0])
-    if rep == "expmap":
-        return Rotation.from_rotvec(f).as_quat()
-    if rep == "quat":
-        n = np.linalg.norm(f, axis=-1, keepdims=True)
-        return np.where(n > 1e-8, f / np.maximum(n, 1e-12), ident)
-    if rep == "rot6d":
-        a1, a2 = f[:, :3], f[:, 3:6]
-        n1 = np.linalg.norm(a1, axis=-1, keepdims=True)
-        b1 = a1 / np.maximum(n1, 1e-12)
-        a2 = a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1
-        n2 = np.linalg.norm(a2, axis=-1, keepdims=True)
-        b2 = a2 / np.maximum(n2, 1e-12)
-        b3 = np.cross(b1, b2)
-        ok = (n1[:, 0] > 1e-8) & (n2[:, 0] > 1e-8)
-        m = np.stack([b1, b2, b3], axis=-1)
-        m[~ok] = np.eye(3)
-        return Rotation.from_matrix(m).as_quat()
-    raise MotionlabError(f"unknown rotation representation {rep!r}")
-
-
-def _yaw_quat(yaw: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Quaternions of rotations by ``yaw`` radians about the unit vector ``up``."""
-    yaw = np.asarray(yaw, dtype=np.float64)[..., None]
-    return np.concatenate([np.sin(yaw / 2) * up, np.cos(yaw / 2)], axis=-1)
-
-
-def _kabsch(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Batched rotation R minimising sum_k w_k |R a_k - b_k|^2.  a, b: (T, K, 3); w: (T, K) -> (T, 4)."""
-    h = np.einsum("tk,tki,tkj->tij", w, b, a)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vt))
-    d[d == 0] = 1.0
-    u[:, :, 2] *= d[:, None]
-    return Rotation.from_matrix(u @ vt).as_quat()
-
-
-# ----------------------------------------------------------------------------- resampling
-
-
-def resample(motion: Motion, fps: float | None) -> Motion:
-    """Motion at ``fps``: a frame stride when the ratio is an integer, else Slerp / linear interpolation.
-
-    Strided frames keep the file's exact channel values; interpolation re-derives Euler angles.
-    """
-    if fps is None:
-        return motion
-    fps = float(fps)
-    if not fps > 0:
-        raise MotionlabError(f"target fps must be > 0, found {fps}")
-    ratio = motion.fps / fps
-    if abs(ratio - 1.0) < 1e-4:
-        return motion
-    if ratio > 1 and abs(ratio - round(ratio)) < 1e-3:
-        return Motion(motion.skeleton, motion.values[:: int(round(ratio))].copy(), 1.0 / fps)
-    if motion.n_frames < 2:
-        return Motion(motion.skeleton, motion.values.copy(), 1.0 / fps)
-    src_t = np.arange(motion.n_frames) * motion.frame_time
-    new_t = np.arange(0.0, src_t[-1] + 1e-9, 1.0 / fps)
-    q = motion.local_quats()
-    out_q = np.empty((len(new_t),) + q.shape[1:])
-    for j in range(q.shape[1]):
-        out_q[:, j] = Slerp(src_t, Rotation.from_quat(q[:, j]))(new_t).as_quat()
-    tr = motion.translations()
-    out_t = np.empty((len(new_t),) + tr.shape[1:])
-    for j in range(tr.shape[1]):
-        for k in range(3):
-            out_t[:, j, k] = np.interp(new_t, src_t, tr[:, j, k])
-    return motion.with_rotations(out_q, translations=out_t, frame_time=1.0 / fps)
-
-
-# ----------------------------------------------------------------------------- mirroring
-
-_WORD_SWAP = {"Left": "Right", "Right": "Left", "left": "right", "right": "left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
-_LR = {"L": "R", "R": "L", "l": "r", "r": "l"}
-_MIRROR_RULES: list[tuple[re.Pattern, callable]] = [
-    # LeftUpLeg, mixamorig:LeftHand, left_hand, Hand_Left ...
-    (re.compile(r"Left|Right|left|right|LEFT|RIGHT"), lambda m: _WORD_SWAP[m.group(0)]),
-    # CMU LHipJoint, L_Hip, mixamorig:LHand (an uppercase L/R prefix followed by uppercase or '_')
-    (re.compile(r"^((?:[^:]*:)?)([LR])(?=[A-Z_.\-])"), lambda m: m.group(1) + _LR[m.group(2)]),
-    # l_hip, r.hand
-    (re.compile(r"^((?:[^:]*:)?)([lr])(?=[_.\-])"), lambda m: m.group(1) + _LR[m.group(2)]),
-    # Hip_L, hand.l, Arm-R
-    (re.compile(r"([_.\-])([LRlr])$"), lambda m: m.group(1) + _LR[m.group(2)]),
-    # Arm_L_01
-    (re.compile(r"([_.\-])([LRlr])(?=[_.\-])"), lambda m: m.group(1) + _LR[m.group(2)]),
-]
-
-
-def mirror_pairs(names: Sequence[str], name_map: dict[str, str] | None = None) -> np.ndarray:
-    """Index of each joint's left/right counterpart (itself for centre joints).
-
-    Recognises Left/Right words (also ``mixamorig:Left...``, ``left_``), CMU-style ``L``/``R``
-    prefixes (``LHipJoint``), and ``_L``/``.R`` suffixes. ``name_map`` (name -> counterpart) wins
-    over the rules; it is made symmetric.
-    """
-    names = list(names)
-    where = {n: i for i, n in enumerate(names)}
-    perm = np.arange(len(names))
-    explicit: dict[str, str] = {}
-    for a, b in (name_map or {}).items():
-        for n in (a, b):
-            if n not in where:
-                raise MotionlabError(f"mirror name map: no joint named {n!r} in the skeleton")
-        explicit[a], explicit[b] = b, a
-    for i, n in enumerate(names):
-        if n in explicit:
-            perm[i] = where[explicit[n]]
-            continue
-        for pattern, repl in _MIRROR_RULES:
-            cand = pattern.sub(repl, n)
-            if cand != n and cand in where:
-                perm[i] = where[cand]
-                break
-    bad = [names[i] for i in range(len(names)) if perm[perm[i]] != i]
-    if bad:
-        raise MotionlabError(
-            f"mirror: left/right pairing is not one-to-one for joints {bad}; pass an explicit name_map"
-        )
-    return perm
-
-
-def mirror(motion: Motion, name_map: dict[str, str] | None = None, axis: str = "x") -> Motion:
-    """Reflect a motion across the plane normal to ``axis`` and swap left/right joints.
-
-    A reflection M maps a rotation R to M R M: for the quaternion the component along ``axis`` is
-    kept and the other two vector components are negated. Translations (root, position channels)
-    are reflected. Mirroring twice is the identity; the mirrored pose is the exact reflection when
-    the skeleton's rest pose is itself symmetric.
-    """
-    if axis not in _AXES:
-        raise MotionlabError(f"mirror axis must be one of x, y, z, found {axis!r}")
-    perm = mirror_pairs(motion.skeleton.names, name_map)
-    k = _AXES[axis]
-    qsign = -np.ones(4)
-    qsign[k] = qsign[3] = 1.0
-    tsign = np.ones(3)
-    tsign[k] = -1.0
-    q = motion.local_quats()[:, perm] * qsign
-    t = motion.translations()[:, perm] * tsign
-    return motion.with_rotations(q, translations=t)
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -264,11 +85,11 @@ class MotionPipeline:
             raise MotionlabError(
                 f"motion representation must be one of {', '.join(REPRESENTATIONS)}, found {self.representation!r}"
             )
-        if self.up_axis not in _AXES:
+        if self.up_axis not in AXES:
             raise MotionlabError(f"up_axis must be one of x, y, z, found {self.up_axis!r}")
         if self.forward_axis is None:
-            self.forward_axis = "z" if self.up_axis != "z" else "y"
-        if self.forward_axis not in _AXES or self.forward_axis == self.up_axis:
+            self.forward_axis = default_forward_axis(self.up_axis)
+        if self.forward_axis not in AXES or self.forward_axis == self.up_axis:
             raise MotionlabError(
                 f"forward_axis must be x, y or z and differ from up_axis {self.up_axis!r}, found {self.forward_axis!r}"
             )
@@ -282,11 +103,11 @@ class MotionPipeline:
     # -- geometry of the heading frame
     @property
     def _up(self) -> np.ndarray:
-        return _unit(self.up_axis)
+        return axis_vector(self.up_axis)
 
     @property
     def _fwd(self) -> np.ndarray:
-        return _unit(self.forward_axis)
+        return axis_vector(self.forward_axis)
 
     @property
     def _side(self) -> np.ndarray:
@@ -326,7 +147,7 @@ class MotionPipeline:
         fps = self.fps if self.fps is not None else (self.target_fps if self.fitted else None)
         name = f"bvh_{self.representation}_cr"
         if fps is not None:
-            name += f"_{_fmt_fps(fps)}fps"
+            name += f"_{fps_tag(fps)}"
         if self.joints is not None:
             name += f"_{len(self._kept_joints()) if self.fitted else len(self.joints)}joints"
         return name
@@ -379,7 +200,7 @@ class MotionPipeline:
         q0 = motion.local_quats()[:, 0]
         pos = motion.translations()[:, 0]
         f = quat_apply(q0, np.broadcast_to(self._fwd, q0[:, :3].shape))
-        yaw = np.unwrap(np.arctan2(f @ self._side, f @ self._fwd))
+        yaw = heading_yaw(f, self._up, self._fwd)
         return pos, yaw, q0
 
     def start_state(self, motion: Motion) -> tuple[np.ndarray, float]:
@@ -392,7 +213,7 @@ class MotionPipeline:
         T = m.n_frames
         fps = 1.0 / self.frame_time
         pos, yaw, q_root = self._root_state(m)
-        q_yaw = _yaw_quat(yaw, self._up)
+        q_yaw = yaw_quat(yaw, self._up)
         lq = m.local_quats()
         tr = m.translations()
         gp = m.positions() if self.representation == "positions" else None
@@ -412,11 +233,11 @@ class MotionPipeline:
                     w[-1] = w[-2]
                 cols.append(w)
             elif kind == "root_height":
-                cols.append(pos[:, _AXES[self.up_axis], None])
+                cols.append(pos[:, AXES[self.up_axis], None])
             elif kind == "root_rot":
-                cols.append(_encode_rotation(quat_mul(quat_conj(q_yaw), q_root), self._root_rep))
+                cols.append(encode_rotation(quat_mul(quat_conj(q_yaw), q_root), self._root_rep))
             elif kind == "rot":
-                cols.append(_encode_rotation(lq[:, j], self.representation))
+                cols.append(encode_rotation(lq[:, j], self.representation))
             elif kind == "trans":
                 sk = self.skeleton
                 cols.append(np.stack([tr[:, j, axis] for _, axis in sk.position_columns(j)], axis=-1))
@@ -492,14 +313,14 @@ class MotionPipeline:
         fps = 1.0 / self.frame_time
         vel, w = blocks["root_vel"], blocks["root_yaw_vel"][:, 0]
         yaw = float(start_heading) + np.concatenate([[0.0], np.cumsum(w[:-1]) / fps])
-        q_yaw = _yaw_quat(yaw, self._up)
+        q_yaw = yaw_quat(yaw, self._up)
         step = vel[:, :1] * self._side + vel[:, 1:2] * self._fwd
         disp = quat_apply(q_yaw[:-1], step[:-1]) / fps
         start = np.zeros(3) if start_position is None else np.asarray(start_position, dtype=np.float64).reshape(3)
         pos = start + np.concatenate([np.zeros((1, 3)), np.cumsum(disp, axis=0)])
-        pos[:, _AXES[self.up_axis]] = blocks["root_height"][:, 0]
+        pos[:, AXES[self.up_axis]] = blocks["root_height"][:, 0]
         if "root_rot" in blocks:
-            q_root = quat_mul(q_yaw, _decode_rotation(blocks["root_rot"], self._root_rep))
+            q_root = quat_mul(q_yaw, decode_rotation(blocks["root_rot"], self._root_rep))
         else:
             q_root = np.broadcast_to(self.mean_quats[0], (T, 4)).copy()
         return pos, q_yaw, q_root
@@ -540,7 +361,7 @@ class MotionPipeline:
             lq = np.broadcast_to(self.mean_quats, (T, sk.n_joints, 4)).copy()
             lq[:, 0] = q_root
             for j, vals in rot.items():
-                lq[:, j] = _decode_rotation(vals, self.representation)
+                lq[:, j] = decode_rotation(vals, self.representation)
         template = Motion(sk, np.zeros((0, sk.n_channels)), self.frame_time)
         return template.with_rotations(lq, translations=tr)
 
@@ -620,7 +441,7 @@ class MotionPipeline:
                     a_list.append(np.broadcast_to(eye[k], (T, 3)))
                     b_list.append(np.broadcast_to(prior[k], (T, 3)))
                     w_list.append(np.full(T, eps))
-                lq[:, j] = _kabsch(np.stack(a_list, 1), np.stack(b_list, 1), np.stack(w_list, 1))
+                lq[:, j] = kabsch(np.stack(a_list, 1), np.stack(b_list, 1), np.stack(w_list, 1))
             gq[:, j] = quat_mul(gq[:, p], lq[:, j])
         return lq
 
