@@ -1,9 +1,18 @@
 """Keypoint sequences (T x J x D) as training features, and OpenPose JSON folders as keypoints.
 
-Keypoints become a feature by flattening joints and coordinates into columns ``j{idx}_{x|y|z}``
-(``features_to_keypoints`` undoes it). Detector output has gaps (NaN, low-confidence points,
-dropped frames); rather than silently training on garbage, each gap is an error naming the file
-and the first frame/joint, unless the caller asks to interpolate it.
+Two feature forms:
+
+* ``encode_keypoints`` / ``decode_keypoints`` (for world trajectories, e.g. dance): the root gets
+  the treatment BVH features get (``MotionPipeline``'s ``_cr``), so a model learns per-frame
+  motion instead of absolute positions it cannot predict: joints relative to the root in the
+  character's heading frame, root height, root step in the heading frame and heading change.
+  Decoding integrates the steps from any start position and heading.
+* ``keypoints_to_features`` flattens joints and coordinates into columns ``j{idx}_{x|y|z}``
+  (``features_to_keypoints`` undoes it): for clips that are already normalised per frame.
+
+Detector output has gaps (NaN, low-confidence points, dropped frames); rather than silently
+training on garbage, each gap is an error naming the file and the first frame/joint, unless the
+caller asks to interpolate it.
 """
 
 from __future__ import annotations
@@ -15,6 +24,14 @@ from typing import Sequence
 
 import numpy as np
 
+from motionlab.feature_extraction.rotations import (
+    AXES as _AXIS_INDEX,
+    axis_vector,
+    default_forward_axis,
+    heading_yaw,
+    quat_apply,
+    yaw_quat,
+)
 from motionlab.utils.errors import MotionlabError
 
 AXES = "xyz"
@@ -122,6 +139,233 @@ def features_to_keypoints(feat: np.ndarray, n_joints: int, dims: int) -> np.ndar
     if feat.ndim != 2 or feat.shape[1] != n_joints * dims:
         raise MotionlabError(f"keypoint features: expected shape (frames, {n_joints * dims}) for {n_joints} joints x {dims}, found {feat.shape}")
     return feat.reshape(feat.shape[0], n_joints, dims)
+
+
+# ---------------------------------------------------------------- root-relative encoding
+
+KEYPOINT_FORMAT = "motionlab.keypoint_features"
+_KEYPOINT_VERSION = 1
+
+
+def _check_kp(kp, what: str) -> np.ndarray:
+    kp = np.asarray(kp, dtype=np.float64)
+    if kp.ndim != 3 or kp.shape[2] not in (2, 3) or kp.shape[0] == 0:
+        raise MotionlabError(f"{what}: expected keypoints of shape (frames, joints, 2 or 3), found {kp.shape}")
+    if not np.isfinite(kp).all():
+        t, j, d = np.argwhere(~np.isfinite(kp))[0]
+        raise MotionlabError(f"{what}: expected finite keypoints, found NaN/inf (first at frame {t}, joint {j}, coordinate {AXES[d]})")
+    return kp
+
+
+def _joint_index(j, n_joints: int, what: str) -> int:
+    if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= int(j) < n_joints:
+        raise MotionlabError(f"{what}: expected a joint index in [0, {n_joints}), found {j!r}")
+    return int(j)
+
+
+def _frame_axes(settings: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(up, fwd, side) unit vectors of a 3-D setting; side = up x fwd is where positive yaw turns fwd."""
+    up = axis_vector(settings["up_axis"], "keypoint features up_axis")
+    fwd = axis_vector(settings["forward_axis"], "keypoint features forward_axis")
+    return up, fwd, np.cross(up, fwd)
+
+
+def _side_axis(settings: dict) -> str:
+    return "xyz"[int(np.argmax(np.abs(_frame_axes(settings)[2])))]
+
+
+def keypoint_feature_columns(settings: dict) -> list[str]:
+    """Column names of ``encode_keypoints`` features: root columns, then ``j{idx}_{axis}`` of every
+    non-root joint (coordinates relative to the root, in the heading frame for 3-D)."""
+    dims, root = settings["dims"], settings["root_joint"]
+    if dims == 2:
+        cols = ["root_dx", "root_dy"]
+    else:
+        up, fwd = settings["up_axis"], settings["forward_axis"]
+        cols = [f"root_d{_side_axis(settings)}", f"root_d{fwd}"]
+        if settings["heading_joints"] is not None:
+            cols.append("root_dyaw")
+        cols.append(f"root_{up}")
+    return cols + [f"j{j}_{AXES[d]}" for j in range(settings["n_joints"]) if j != root for d in range(dims)]
+
+
+def keypoint_settings(
+    n_joints: int,
+    dims: int,
+    *,
+    root_joint: int = 0,
+    up_axis: str = "y",
+    heading_joints: tuple[int, int] | None = None,
+    forward_axis: str | None = None,
+) -> dict:
+    """Validated, JSON-ready settings of the encoding (what ``decode_keypoints`` needs; store them
+    in the feature's meta.json)."""
+    if dims not in (2, 3):
+        raise MotionlabError(f"keypoint features: expected 2 or 3 coordinates per joint, found {dims}")
+    settings = {"format": KEYPOINT_FORMAT, "version": _KEYPOINT_VERSION, "dims": int(dims), "n_joints": int(n_joints)}
+    settings["root_joint"] = _joint_index(root_joint, n_joints, "keypoint features root_joint")
+    if dims == 2:
+        if heading_joints is not None:
+            raise MotionlabError("keypoint features heading_joints: 2-D (image) keypoints have no heading; expected None")
+        settings.update(up_axis=None, forward_axis=None, heading_joints=None)
+        return settings
+    axis_vector(up_axis, "keypoint features up_axis")
+    forward_axis = default_forward_axis(up_axis) if forward_axis is None else forward_axis
+    axis_vector(forward_axis, "keypoint features forward_axis")
+    if forward_axis == up_axis:
+        raise MotionlabError(f"keypoint features forward_axis: expected an axis other than up_axis {up_axis!r}, found {forward_axis!r}")
+    if heading_joints is not None:
+        pair = list(heading_joints)
+        if len(pair) != 2:
+            raise MotionlabError(f"keypoint features heading_joints: expected a (left, right) joint pair, found {heading_joints!r}")
+        pair = [_joint_index(j, n_joints, "keypoint features heading_joints") for j in pair]
+        if pair[0] == pair[1]:
+            raise MotionlabError(f"keypoint features heading_joints: expected two different joints, found {heading_joints!r}")
+        heading_joints = pair
+    settings.update(up_axis=up_axis, forward_axis=forward_axis, heading_joints=heading_joints)
+    return settings
+
+
+def _check_settings(settings) -> dict:
+    keys = ("format", "version", "dims", "n_joints", "root_joint", "up_axis", "forward_axis", "heading_joints")
+    if not isinstance(settings, dict) or settings.get("format") != KEYPOINT_FORMAT:
+        raise MotionlabError(f"keypoint feature settings: expected the dict returned by encode_keypoints (format {KEYPOINT_FORMAT!r}), found {settings!r:.200}")
+    missing = [k for k in keys if k not in settings]
+    if missing:
+        raise MotionlabError(f"keypoint feature settings: missing key(s) {missing}")
+    if settings["version"] != _KEYPOINT_VERSION:
+        raise MotionlabError(f"keypoint feature settings: version {settings['version']}, this code reads {_KEYPOINT_VERSION}")
+    # re-validate: settings usually come back from a meta.json
+    return keypoint_settings(
+        settings["n_joints"],
+        settings["dims"],
+        root_joint=settings["root_joint"],
+        up_axis=settings["up_axis"],
+        heading_joints=settings["heading_joints"],
+        forward_axis=settings["forward_axis"],
+    )
+
+
+def _yaw(kp: np.ndarray, settings: dict) -> np.ndarray:
+    """Unwrapped heading (T,) from the left->right joint pair; zeros without a pair.
+
+    The forward direction is up x (right - left) (a character facing +z with y up has its left
+    side at +x). Frames where the pair is (nearly) parallel to up have no heading and are
+    interpolated from their neighbours.
+    """
+    if settings["heading_joints"] is None:
+        return np.zeros(len(kp))
+    up, fwd, _ = _frame_axes(settings)
+    left, right = settings["heading_joints"]
+    f = np.cross(up, kp[:, right] - kp[:, left])
+    n = np.linalg.norm(f, axis=-1)
+    ok = n > 1e-6 * max(float(np.linalg.norm(kp[:, right] - kp[:, left], axis=-1).max()), 1e-12)
+    if not ok.any():
+        raise MotionlabError(
+            f"keypoint features heading_joints {settings['heading_joints']}: the pair is vertical or coincident in every frame; "
+            "expected a left/right pair spanning the horizontal plane (e.g. the hips)"
+        )
+    t = np.arange(len(kp))
+    return np.interp(t, t[ok], heading_yaw(f[ok], up, fwd))
+
+
+def keypoints_start_state(kp, settings: dict) -> tuple[np.ndarray, float]:
+    """Root position and heading (radians) of frame 0: the ``start_position`` / ``start_heading``
+    with which ``decode_keypoints`` reproduces ``kp`` itself (e.g. to draw the ground truth)."""
+    settings = _check_settings(settings)
+    kp = _check_kp(kp, "keypoints")
+    if kp.shape[1:] != (settings["n_joints"], settings["dims"]):
+        raise MotionlabError(f"keypoints_start_state: expected keypoints (frames, {settings['n_joints']}, {settings['dims']}), found {kp.shape}")
+    return kp[0, settings["root_joint"]].copy(), float(_yaw(kp, settings)[0])
+
+
+def encode_keypoints(
+    kp,
+    *,
+    root_joint: int = 0,
+    up_axis: str = "y",
+    heading_joints: tuple[int, int] | None = None,
+    forward_axis: str | None = None,
+) -> tuple[np.ndarray, list[str], dict]:
+    """World keypoints (T, J, 3) or image keypoints (T, J, 2) -> (features (T, F) float32, columns, settings).
+
+    3-D: per frame, the root's step to the next frame in the heading frame (``root_d<side>``,
+    ``root_d<forward>``), the heading change ``root_dyaw`` (radians per frame), the root height
+    ``root_<up>``, and every other joint relative to the root rotated into the heading frame.
+    The heading comes from ``heading_joints`` = (left, right), e.g. the hips; without a pair the
+    heading is held fixed (no ``root_dyaw`` column, steps and joints stay in world axes).
+    2-D (image coordinates, no up or heading): ``root_dx``, ``root_dy`` per frame and joints
+    relative to the root. Steps are per frame; the last frame repeats the previous step (decoding
+    never reads it).
+    """
+    kp = _check_kp(kp, "encode_keypoints")
+    T, J, D = kp.shape
+    s = keypoint_settings(J, D, root_joint=root_joint, up_axis=up_axis, heading_joints=heading_joints, forward_axis=forward_axis)
+    root = kp[:, s["root_joint"]]
+    others = [j for j in range(J) if j != s["root_joint"]]
+    rel = kp[:, others] - root[:, None]
+    step = np.zeros((T, D))
+    step[:-1] = np.diff(root, axis=0)
+    if T > 1:
+        step[-1] = step[-2]
+    if D == 2:
+        cols = [step, rel.reshape(T, -1)]
+    else:
+        up, fwd, side = _frame_axes(s)
+        yaw = _yaw(kp, s)
+        inv = yaw_quat(-yaw, up)
+        local_step = quat_apply(inv, step)
+        cols = [local_step @ side[:, None], local_step @ fwd[:, None]]
+        if s["heading_joints"] is not None:
+            dyaw = np.zeros(T)
+            dyaw[:-1] = np.diff(yaw)
+            if T > 1:
+                dyaw[-1] = dyaw[-2]
+            cols.append(dyaw[:, None])
+        cols.append(root[:, _AXIS_INDEX[s["up_axis"]], None])
+        cols.append(quat_apply(inv[:, None], rel).reshape(T, -1))
+    return np.concatenate(cols, axis=1).astype(np.float32), keypoint_feature_columns(s), s
+
+
+def decode_keypoints(features, settings: dict, start_position=None, start_heading: float = 0.0) -> np.ndarray:
+    """Features of ``encode_keypoints`` -> (T, J, D) positions, float64.
+
+    The root is integrated from ``start_position`` (default the origin; for 3-D only its horizontal
+    part is used, the height comes from the features) and ``start_heading`` (radians about up;
+    ignored for 2-D). ``keypoints_start_state`` gives the values that reproduce a source take.
+    """
+    s = _check_settings(settings)
+    f = np.asarray(features, dtype=np.float64)
+    J, D, r = s["n_joints"], s["dims"], s["root_joint"]
+    n_cols = len(keypoint_feature_columns(s))
+    if f.ndim != 2 or f.shape[1] != n_cols:
+        raise MotionlabError(f"decode_keypoints: expected features of shape (frames, {n_cols}) for {J} joints x {D}, found {f.shape}")
+    if not np.isfinite(f).all():
+        raise MotionlabError("decode_keypoints: features contain NaN/inf")
+    T = len(f)
+    start = np.zeros(D) if start_position is None else np.asarray(start_position, dtype=np.float64).reshape(-1)
+    if start.shape != (D,):
+        raise MotionlabError(f"decode_keypoints start_position: expected {D} coordinates, found {start.shape[0]}")
+    others = [j for j in range(J) if j != r]
+    out = np.empty((T, J, D))
+    if D == 2:
+        root = start + np.concatenate([np.zeros((1, 2)), np.cumsum(f[:-1, :2], axis=0)])
+        rel = f[:, 2:].reshape(T, -1, 2)
+    else:
+        up, fwd, side = _frame_axes(s)
+        has_yaw = s["heading_joints"] is not None
+        yaw = np.full(T, float(start_heading))
+        if has_yaw:
+            yaw[1:] += np.cumsum(f[:-1, 2])
+        q = yaw_quat(yaw, up)
+        i = 3 if has_yaw else 2
+        step = quat_apply(q, f[:, :1] * side + f[:, 1:2] * fwd)
+        root = start + np.concatenate([np.zeros((1, 3)), np.cumsum(step[:-1], axis=0)])
+        root[:, _AXIS_INDEX[s["up_axis"]]] = f[:, i]
+        rel = quat_apply(q[:, None], f[:, i + 1 :].reshape(T, -1, 3))
+    out[:, r] = root
+    out[:, others] = root[:, None] + rel
+    return out
 
 
 # ---------------------------------------------------------------- OpenPose
