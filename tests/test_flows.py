@@ -1,4 +1,5 @@
-"""Normalising-flow building blocks: invertibility, exact log-dets (vs autograd Jacobians), state
+"""Normalising-flow building blocks: the Transform contract (inverse(forward(x)) == x, inverse log-det ==
+-forward log-det, with and without cond and state), exact log-dets (vs autograd Jacobians), state
 carrying of the recurrent (MoGlow) couplings, base distributions, option validation, and a tiny fit."""
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from motionlab.models.modules.flows import (
     ActNorm,
     AffineCoupling,
     BatchNormFlow,
+    CompositeTransform,
     Flow,
     FlowPlusPlusCoupling,
+    FlowStep,
+    IdentityNorm,
     InvertibleLinear,
+    Transform,
+    TransformState,
     make_base_distribution,
     make_coupling_net,
 )
+from motionlab.models.modules.flows.coupling_nets import RecurrentCouplingNet
 from motionlab.utils.errors import MotionlabError
 
 torch.set_num_threads(1)
@@ -65,15 +72,21 @@ def make_cond(kind: str, B: int, T: int) -> torch.Tensor:
     return torch.randn(B, Tc, COND_DIM, dtype=torch.float64)
 
 
+def as_tuple(hidden) -> tuple:
+    """An LSTM's (h, c) or a GRU's h as a tuple of tensors."""
+    return hidden if isinstance(hidden, tuple) else (hidden,)
+
+
 def check_block(block, x, cond=None, tol=1e-4):
-    """inverse(forward(x)) == x and logdet == log|det J| per batch element (J of the whole window)."""
+    """inverse(forward(x)) == x, inverse log-det == -logdet, and logdet == log|det J| per batch element (J of the whole window)."""
     B, N = x.shape[0], x[0].numel()
     z, logdet = block(x, cond)
     assert logdet.shape == (B,)
     assert not torch.allclose(z, x, atol=1e-3), "block is still the identity; perturbation failed"
     with torch.no_grad():
-        x_rec = block.inverse(z, cond)
+        x_rec, logdet_inv = block.inverse(z, cond)
     torch.testing.assert_close(x_rec, x, atol=tol, rtol=0)
+    torch.testing.assert_close(logdet_inv, -logdet.detach(), atol=tol, rtol=0)
     J = torch.autograd.functional.jacobian(lambda inp: block(inp, cond)[0], x).reshape(B, N, B, N)
     for b in range(B):
         torch.testing.assert_close(logdet[b], torch.linalg.slogdet(J[b, :, b, :])[1], atol=1e-6, rtol=1e-6)
@@ -105,6 +118,105 @@ def test_couplings_invert_and_logdet(net, opts, coupling):
     check_block(perturb(layer), x, cond)
 
 
+NORM_BLOCKS = {
+    "actnorm": lambda D: ActNorm(D),
+    "batchnorm": lambda D: BatchNormFlow(D),
+    "identity": lambda D: IdentityNorm(),
+    "linear-lu": lambda D: InvertibleLinear(D, lu=True),
+    "linear-full": lambda D: InvertibleLinear(D, lu=False),
+}
+COUPLING_BLOCKS = {f"{c}-{i}": (c, net, opts) for c in ("affine", "flowpp") for (net, opts), i in zip(NETS, NET_IDS)}
+COMPOUND_BLOCKS = ("flowstep", "flow", "composite")
+
+
+def make_transform(kind: str, D: int, cond_dim: int) -> tuple[Transform, str]:
+    """(a block of the given type moved off its identity initialisation, its coupling net kind or '')."""
+    if kind in NORM_BLOCKS:
+        return perturb(NORM_BLOCKS[kind](D)), ""
+    if kind in COUPLING_BLOCKS:
+        coupling, net, opts = COUPLING_BLOCKS[kind]
+        factory = functools.partial(make_coupling_net, net, cond_dim=cond_dim, hidden=HID, **opts)
+        layer = AffineCoupling(D, factory) if coupling == "affine" else FlowPlusPlusCoupling(D, factory, num_mixture_components=3)
+        return perturb(layer), net
+    lstm = functools.partial(make_coupling_net, "lstm", cond_dim=cond_dim, hidden=HID)
+    ff = functools.partial(make_coupling_net, "ff", cond_dim=cond_dim, hidden=HID, nlayers=1)
+    if kind == "flowstep":
+        return perturb(FlowStep(ActNorm(D), InvertibleLinear(D), FlowPlusPlusCoupling(D, lstm, 2))), "lstm"
+    if kind == "flow":
+        return perturb(Flow(D, num_steps=2, coupling="affine", net="gru", hidden=HID, cond_dim=cond_dim), scale=0.2), "gru"
+    blocks = [BatchNormFlow(D), AffineCoupling(D, ff), InvertibleLinear(D, lu=False), FlowPlusPlusCoupling(D, lstm, 2), IdentityNorm()]
+    return perturb(CompositeTransform(blocks), scale=0.2), "lstm"
+
+
+@pytest.mark.parametrize("with_state", [False, True], ids=["no-state", "state"])
+@pytest.mark.parametrize("with_cond", [False, True], ids=["no-cond", "cond"])
+@pytest.mark.parametrize("kind", [*NORM_BLOCKS, *COUPLING_BLOCKS, *COMPOUND_BLOCKS])
+def test_every_transform_inverts_with_opposite_logdet(kind, with_cond, with_state):
+    """The Transform contract: forward and inverse both return (outputs, logdet (B,)); inverse(forward(x)) == x and
+    the inverse's logdet is minus the forward's; a state object continues a sequence identically in both directions."""
+    D, B = 4, 2
+    block, net = make_transform(kind, D, COND_DIM if with_cond else 0)
+    assert isinstance(block, Transform)
+    recurrent = net in ("lstm", "gru")
+    fwd_state, inv_state = (TransformState(), TransformState()) if with_state else (None, None)
+    chunks = [torch.randn(B, T, D, dtype=torch.float64) for T in (3, 2)]
+    with torch.no_grad():
+        for x in chunks:  # the second chunk continues the first when a state is carried
+            cond = make_cond(net, B, x.shape[1]) if with_cond else None
+            z, logdet = block(x, cond, fwd_state)
+            x_rec, logdet_inv = block.inverse(z, cond, inv_state)
+            assert z.shape == x.shape and logdet.shape == logdet_inv.shape == (B,)
+            assert kind == "identity" or not torch.allclose(z, x, atol=1e-3), "block is still the identity; perturbation failed"
+            torch.testing.assert_close(x_rec, x, atol=1e-6, rtol=0)
+            torch.testing.assert_close(logdet_inv, -logdet, atol=1e-6, rtol=0)
+        if with_state:
+            assert len(fwd_state) == len(inv_state) == sum(isinstance(m, RecurrentCouplingNet) for m in block.modules())  # one entry per recurrent net
+            if recurrent:  # the carried state mattered: the last chunk alone transforms differently
+                assert (block(chunks[-1], cond)[0] - z).abs().max() > 1e-6
+                for key, hidden in fwd_state.items():  # both directions end in the same state
+                    for a, b in zip(as_tuple(hidden), as_tuple(inv_state[key])):
+                        torch.testing.assert_close(a, b, atol=1e-8, rtol=0)
+
+
+def test_composite_logdet_matches_autograd_jacobian():
+    """D=4, one frame: a composite of every kind of block; both log-dets equal log|det| of autograd's Jacobians."""
+    block, _ = make_transform("composite", 4, COND_DIM)
+    composite = CompositeTransform([perturb(ActNorm(4)), block, perturb(InvertibleLinear(4))])
+    x, cond = torch.randn(1, 1, 4, dtype=torch.float64), torch.randn(1, 1, COND_DIM, dtype=torch.float64)
+    z, logdet = composite(x, cond)
+    J = torch.autograd.functional.jacobian(lambda t: composite(t, cond)[0], x).reshape(4, 4)
+    torch.testing.assert_close(logdet[0], torch.linalg.slogdet(J)[1], atol=1e-8, rtol=0)
+    assert logdet.abs().max() > 0.1  # not trivially zero
+    _, logdet_inv = composite.inverse(z, cond)
+    J_inv = torch.autograd.functional.jacobian(lambda t: composite.inverse(t, cond)[0], z).reshape(4, 4)
+    torch.testing.assert_close(logdet_inv[0], torch.linalg.slogdet(J_inv)[1], atol=1e-8, rtol=0)
+    torch.testing.assert_close(J_inv @ J, torch.eye(4, dtype=torch.float64), atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_flowpp_inverse_logdet_when_newton_stops_early(grad):
+    """With too few iterations the solution is inexact, yet the inverse's log-det is minus the forward's at the x returned."""
+    factory = functools.partial(make_coupling_net, "ff", cond_dim=0, hidden=HID, nlayers=1)
+    layer = perturb(FlowPlusPlusCoupling(4, factory, num_mixture_components=3), scale=0.5)
+    layer.inverse_max_iters = 1
+    z = 3 * torch.randn(2, 3, 4, dtype=torch.float64)
+    with torch.set_grad_enabled(grad):
+        x, logdet_inv = layer.inverse(z)
+        z_back, logdet = layer(x)
+    assert (z_back - z).abs().max() > 1e-6, "converged in one iteration; the early stop is not exercised"
+    torch.testing.assert_close(logdet_inv, -logdet, atol=1e-10, rtol=0)
+
+
+def test_composite_keeps_names_and_refuses_non_transforms():
+    step = FlowStep(ActNorm(3), InvertibleLinear(3), IdentityNorm())
+    assert step.norm is step[0] and len(step) == 3 and [type(t).__name__ for t in step] == ["ActNorm", "InvertibleLinear", "IdentityNorm"]
+    assert "norm.bias" in step.state_dict() and "mixing.log_s" in step.state_dict()  # checkpoint names of the old FlowStep
+    with pytest.raises(TypeError, match="not a Transform"):
+        CompositeTransform([ActNorm(3), torch.nn.Linear(3, 3)])
+    with pytest.raises(NotImplementedError):
+        Transform()(torch.zeros(1, 1, 3))
+
+
 def test_flowpp_extreme_values_and_inverse_gradient():
     """Large |x| stays finite (log-space logit), and the inverse's gradient (Newton iterations + one Newton step with the graph) is right."""
     factory = functools.partial(make_coupling_net, "ff", cond_dim=0, hidden=HID, nlayers=1)
@@ -112,9 +224,9 @@ def test_flowpp_extreme_values_and_inverse_gradient():
     x = torch.tensor([[[0.1, 40.0], [0.2, -40.0], [0.3, 1e-3]]], dtype=torch.float64)
     z, logdet = layer(x)
     assert torch.isfinite(z).all() and torch.isfinite(logdet).all()
-    torch.testing.assert_close(layer.inverse(z), x, atol=1e-4, rtol=0)
+    torch.testing.assert_close(layer.inverse(z)[0], x, atol=1e-4, rtol=0)
     zz = torch.randn(1, 2, 2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: layer.inverse(t), (zz,), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(lambda t: layer.inverse(t), (zz,), eps=1e-6, atol=1e-5)  # the sample and its log-det
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float64, 1e-6)], ids=["float32", "float64"])
@@ -131,7 +243,7 @@ def test_flowpp_inverse_round_trip_at_realistic_size(net, opts, dtype, tol):
     with torch.no_grad():
         z, _ = flow(x, cond)
         assert (z - x).abs().max() > 1.0, "flow is close to the identity; perturbation failed"
-        torch.testing.assert_close(flow.inverse(z, cond), x, atol=tol, rtol=0)
+        torch.testing.assert_close(flow.inverse(z, cond)[0], x, atol=tol, rtol=0)
 
 
 def test_invertible_linear_inverse_cache_follows_the_weights():
@@ -142,31 +254,37 @@ def test_invertible_linear_inverse_cache_follows_the_weights():
     def reference(m, t):
         return t @ torch.linalg.inv(m._weight()[0].double()).T.to(t.dtype)
 
+    def inverse(m, t):
+        x, logdet = m.inverse(t)
+        torch.testing.assert_close(logdet, -m(x)[1])  # the cached log-det follows the weights too
+        return x
+
     with torch.no_grad():
-        x0 = layer.inverse(z)
+        x0 = inverse(layer, z)
         cached = layer._inverse_cache[1]
-        torch.testing.assert_close(layer.inverse(z), x0, rtol=0, atol=0)
+        torch.testing.assert_close(inverse(layer, z), x0, rtol=0, atol=0)
         assert layer._inverse_cache[1] is cached  # reused
         torch.testing.assert_close(x0, reference(layer, z))
     opt = torch.optim.SGD(layer.parameters(), lr=0.05)
     (layer(torch.randn(5, 3, 4))[0] * torch.randn(5, 3, 4)).sum().backward()
     opt.step()
     with torch.no_grad():
-        x1 = layer.inverse(z)
+        x1 = inverse(layer, z)
         assert layer._inverse_cache[1] is not cached
         assert (x1 - x0).abs().max() > 1e-3
         torch.testing.assert_close(x1, reference(layer, z))
         torch.testing.assert_close(layer(x1)[0], z, atol=1e-5, rtol=0)
         fresh = perturb(InvertibleLinear(4)).float()
         layer.load_state_dict(fresh.state_dict())
-        torch.testing.assert_close(layer.inverse(z), reference(fresh, z))
+        torch.testing.assert_close(inverse(layer, z), reference(fresh, z))
         z64 = z.double()
-        assert layer.inverse(z64).dtype == torch.float64
-        torch.testing.assert_close(layer.inverse(z64), reference(fresh, z64))
+        assert inverse(layer, z64).dtype == torch.float64
+        torch.testing.assert_close(inverse(layer, z64), reference(fresh, z64))
     # with grad enabled the inverse is differentiable (not the cached constant)
     zz = z.requires_grad_()
-    layer.inverse(zz).sum().backward()
-    assert layer.L.grad is not None and zz.grad is not None
+    x, logdet = layer.inverse(zz)
+    (x.sum() + logdet.sum()).backward()
+    assert layer.L.grad is not None and zz.grad is not None and layer.log_s.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize(
@@ -196,29 +314,38 @@ def test_recurrent_flow_step_by_step_equals_whole_sequence(net, coupling):
     z = torch.randn(B, T, 4, dtype=torch.float64)
     cond = torch.randn(B, T, COND_DIM, dtype=torch.float64)
     with torch.no_grad():
-        x_full, final_state = flow.inverse(z, cond, return_state=True)
-        state, frames = None, []
+        final_state = TransformState()
+        x_full, ld_inv_full = flow.inverse(z, cond, final_state)
+        assert len(final_state) == 2  # one entry per recurrent coupling net
+        state, frames, ld_inv = TransformState(), [], 0
         for t in range(T):
-            x_t, state = flow.inverse(z[:, t : t + 1], cond[:, t : t + 1], state=state, return_state=True)
+            x_t, ld_t = flow.inverse(z[:, t : t + 1], cond[:, t : t + 1], state)
             frames.append(x_t)
+            ld_inv = ld_inv + ld_t
         torch.testing.assert_close(torch.cat(frames, 1), x_full, atol=1e-8, rtol=0)
+        torch.testing.assert_close(ld_inv, ld_inv_full, atol=1e-8, rtol=0)
+        for key, hidden in final_state.items():  # the carried state ends where the whole sequence's does
+            for h_steps, h_whole in zip(as_tuple(state[key]), as_tuple(hidden)):
+                torch.testing.assert_close(h_steps, h_whole, atol=1e-8, rtol=0)
         # forward in chunks with carried state == forward of the whole sequence
-        z_a, ld_a, st = flow(x_full[:, :2], cond[:, :2], return_state=True)
-        z_b, ld_b = flow(x_full[:, 2:], cond[:, 2:], state=st)
+        st = TransformState()
+        z_a, ld_a = flow(x_full[:, :2], cond[:, :2], st)
+        z_b, ld_b = flow(x_full[:, 2:], cond[:, 2:], st)
         z_full, ld_full = flow(x_full, cond)
         torch.testing.assert_close(torch.cat([z_a, z_b], 1), z_full)
         torch.testing.assert_close(ld_a + ld_b, ld_full)
         torch.testing.assert_close(z_full, z, atol=1e-4, rtol=0)
+        torch.testing.assert_close(ld_inv_full, -ld_full, atol=1e-6, rtol=0)
+        # without a state object nothing is carried: the second chunk starts afresh and differs
+        assert (flow(x_full[:, 2:], cond[:, 2:])[0] - z_b).abs().max() > 1e-6
         # causal: changing frame 3 of z leaves the earlier frames of x unchanged
         z2 = z.clone()
         z2[:, 3] += 1.0
-        x2 = flow.inverse(z2, cond)
+        x2, _ = flow.inverse(z2, cond)
         torch.testing.assert_close(x2[:, :3], x_full[:, :3], atol=1e-10, rtol=0)
         assert (x2[:, 3:] - x_full[:, 3:]).abs().max() > 1e-3
-    # the recurrent net also exposes its last state
-    net_mod = flow.steps[0].coupling.net
-    net_mod(torch.randn(1, 3, 2, dtype=torch.float64), torch.randn(1, 3, COND_DIM, dtype=torch.float64))
-    assert net_mod.get_state() is not None
+    with pytest.raises(MotionlabError, match="TransformState"):  # the old per-step list is refused, not misread
+        flow(x_full, cond, [None, None])
 
 
 def test_distributions_match_reference():
@@ -271,7 +398,7 @@ def test_batchnorm_uses_batch_stats_in_training_and_running_stats_in_eval():
     torch.testing.assert_close(z.mean((0, 1)), torch.zeros(2), atol=1e-5, rtol=0)
     z_eval, _ = bn.eval()(x)  # momentum 1: running stats == this batch's
     torch.testing.assert_close(z_eval, z, atol=1e-4, rtol=0)
-    torch.testing.assert_close(bn.inverse(z_eval), x, atol=1e-4, rtol=0)
+    torch.testing.assert_close(bn.inverse(z_eval)[0], x, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize(

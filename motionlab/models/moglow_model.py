@@ -6,14 +6,16 @@ import dataclasses
 
 from torch import nn
 
+from motionlab.dataspec import DataSpec
 from motionlab.models.modules.autoregressive import WindowSpec
 from motionlab.models.modules.flow_model import (
     FlowModelBase,
+    ResidualFrames,
     add_flow_model_options,
     frame_conditioning,
 )
-from motionlab.models.modules.flows import Flow
-from motionlab.options import add_bool_option, add_list_option
+from motionlab.models.modules.flows import Flow, TransformState
+from motionlab.options import add_list_option
 from motionlab.utils.errors import MotionlabError
 
 
@@ -31,11 +33,10 @@ class MoglowModel(FlowModelBase):
             parser, "--input_seq_lens", int, [],
             "frames of each input conditioning one output frame; must equal input_length - output_length + 1 (default: derived from the windows)",
         )
-        add_bool_option(parser, "--residual", False, "each output frame is modelled as its difference from the last conditioning frame of the same modality")
         return parser
 
-    def __init__(self, opt, input_dims, output_dims, num_speakers=0):
-        super().__init__(opt, input_dims, output_dims, num_speakers)
+    def __init__(self, opt, spec: DataSpec):
+        super().__init__(opt, spec)
         s = self.spec
         N = s.output_lengths[0]
         if len(set(s.output_lengths)) != 1:
@@ -47,10 +48,11 @@ class MoglowModel(FlowModelBase):
         given = list(getattr(self.opt, "input_seq_lens", None) or [])
         if given and given != self.contexts:
             raise MotionlabError(f"--input_seq_lens {given} does not match the windows: input_lengths - output_length + 1 = {self.contexts} (or leave it empty)")
-        self.residual_sources = self._residual_sources()
-        cond_dim = sum(c * d for c, d in zip(self.contexts, input_dims))
+        # --residual: each frame relative to the last frame conditioning it (frame ctx_i - 1 + t of input i)
+        self.residual = ResidualFrames.from_options(self.opt, s, first_reference=[c - 1 for c in self.contexts])
+        cond_dim = sum(c * d for c, d in zip(self.contexts, self.input_dims))
         kw = self._glow_kwargs()
-        self.flows = nn.ModuleList([Flow(d, cond_dim=cond_dim, **kw) for d in output_dims])
+        self.flows = nn.ModuleList([Flow(d, cond_dim=cond_dim, **kw) for d in self.output_dims])
         self._gen_spec = dataclasses.replace(s, input_lengths=tuple(self.contexts))
 
     @property
@@ -62,38 +64,23 @@ class MoglowModel(FlowModelBase):
         """(B, N, sum_i ctx_i * D_i) per-frame conditioning of the output window."""
         return frame_conditioning(inputs, self.contexts)
 
-    def _references(self, inputs, n_frames: int):
-        """Per output frame, the last conditioning frame of the same modality (--residual); None otherwise."""
-        if self.residual_sources is None:
-            return None
-        return [inputs[i][:, self.contexts[i] - 1 : self.contexts[i] - 1 + n_frames] for i in self.residual_sources]
-
     def compute_loss(self, batch):
         cond = self.condition(batch["inputs"])
-        targets = list(batch["outputs"])
-        refs = self._references(batch["inputs"], targets[0].shape[1])
-        if refs is not None:
-            targets = [y - r for y, r in zip(targets, refs)]
+        targets = self.residual.targets(batch["inputs"], batch["outputs"])
         lps = [flow.log_prob(y, cond) for flow, y in zip(self.flows, targets)]
         return self.nll_terms(lps, targets)
 
-    def sample_windows(self, inputs, temperature: float = 1.0, state=None):
-        """Sample the output frames conditioned on the input windows; returns (outputs, flow states).
+    def sample_windows(self, inputs, temperature: float = 1.0, state: TransformState | None = None):
+        """Sample the output frames conditioned on the input windows; returns (outputs, state).
 
         With training windows this is the whole output window at once; with the generation
-        windows (ctx_i frames each) it is one frame, and passing the state back continues the sequence.
+        windows (ctx_i frames each) it is one frame, and passing the returned state back (one
+        :class:`TransformState` for all the flows' LSTMs, updated in place) continues the sequence.
         """
         cond = self.condition(inputs)
-        states = state or [None] * len(self.flows)
-        outs, new_states = [], []
-        for flow, st in zip(self.flows, states):
-            x, st = flow.sample(cond, cond.shape[1], temperature, cond.shape[0], state=st, return_state=True)
-            outs.append(x)
-            new_states.append(st)
-        refs = self._references(inputs, cond.shape[1])
-        if refs is not None:
-            outs = [x + r.to(x.dtype) for x, r in zip(outs, refs)]
-        return outs, new_states
+        state = TransformState() if state is None else state
+        outs = [flow.sample(cond, cond.shape[1], temperature, cond.shape[0], state=state) for flow in self.flows]
+        return self.residual.outputs(inputs, outs), state
 
     def generation_step(self, window_inputs, state, *, temperature=1.0, **cond):
         return self.sample_windows(window_inputs, temperature, state)

@@ -3,8 +3,10 @@
 * :class:`FlowModelBase` - one conditional :class:`~motionlab.models.modules.flows.Flow` per output
   modality, trained by maximum likelihood. The loss is the NLL in nats per dimension (so val_loss
   compares across models and window sizes); ``nll_nats_per_dim`` and ``bits_per_dim`` are logged.
-  Option validation names the options; ``--residual`` makes the flow model the difference
-  between the output frames and the last input frame of the same modality.
+  Option validation names the options.
+* :class:`ResidualFrames` - ``--residual`` for every flow model: the flow models each output frame as
+  its change from a reference input frame of the same modality (the last input frame; MoGlow: the
+  last frame conditioning that output frame).
 * :class:`TransformerFlowBase` - the multimodal transformer encodes the input windows; the first
   ``--conditioning_seq_lens`` tokens of its output condition the flow over the next
   ``--output_lengths`` frames. Its subclasses choose the coupling (Flow++ or affine) and the
@@ -22,7 +24,9 @@ import math
 import torch
 from torch import nn
 
+from motionlab.dataspec import DataSpec
 from motionlab.models.base_model import BaseModel
+from motionlab.models.modules.autoregressive import WindowSpec
 from motionlab.models.modules.flows import Flow
 from motionlab.models.modules.flows.coupling_nets import TRANSFORMER_POS_EMBS
 from motionlab.models.modules.transformer import (
@@ -69,7 +73,6 @@ def add_conditioning_options(parser):
     add_transformer_options(parser)
     add_list_option(parser, "--conditioning_seq_lens", int, [], "transformer output tokens conditioning each output's flow (default: its output length)")
     add_bool_option(parser, "--use_pos_emb_output", False, "add learned position embeddings to the conditioning tokens")
-    add_bool_option(parser, "--residual", False, "the flow models the output frames minus the last input frame of the same modality")
     return parser
 
 
@@ -109,6 +112,7 @@ def add_flow_model_options(parser, *, coupling: str, net: str, transformer: bool
     if transformer:
         add_conditioning_options(parser)
     add_glow_options(parser, **glow_defaults)
+    add_bool_option(parser, "--residual", False, "the flow models each output frame's change from the last input frame of the same modality (MoGlow: the last frame conditioning it)")
     if coupling == "flowpp":
         parser.add_argument("--num_mixture_components", type=int, default=4, help="logistic mixture components of the Flow++ couplings")
     return add_coupling_net_options(parser, net)
@@ -129,6 +133,59 @@ def frame_conditioning(inputs: list[torch.Tensor], contexts: list[int]) -> torch
     return torch.cat(parts, -1)
 
 
+# ------------------------------------------------------------------------------ --residual
+
+
+class ResidualFrames:
+    """``--residual`` in one place: the flow models y - r, each output frame minus a reference frame r
+    of the same modality taken from the input windows; sampling adds r back.
+
+    Modelling changes rather than poses keeps the flow near the identity for smooth motion. The
+    reference of output frame t is the last frame of the input window (``first_reference=None``,
+    the Transflower family: the frame just before the outputs) or frame ``first_reference[i] + t``
+    of input i (MoGlow: the last of the frames conditioning frame t). Disabled, it passes targets
+    and samples through unchanged.
+    """
+
+    def __init__(self, sources: list[int] | None, first_reference: list[int] | None = None):
+        self.sources = sources  # per output: index of the input of the same modality (None: disabled)
+        self.first_reference = first_reference
+
+    @classmethod
+    def from_options(cls, opt, spec: WindowSpec, first_reference: list[int] | None = None) -> "ResidualFrames":
+        """From ``--residual``; every output must also be an input (there is nothing to take a change from otherwise)."""
+        if not _opt(opt, "residual", False):
+            return cls(None)
+        sources = []
+        for n in spec.output_modalities:
+            if n not in spec.input_modalities:
+                raise MotionlabError(f"--residual: output '{n}' is not an input modality, so there is no last input frame to model the difference from")
+            sources.append(spec.input_modalities.index(n))
+        return cls(sources, first_reference)
+
+    @property
+    def enabled(self) -> bool:
+        return self.sources is not None
+
+    def references(self, inputs: list[torch.Tensor], n_frames: int) -> list[torch.Tensor]:
+        """Per output, its reference frames: (B, 1, D) broadcast over the output frames, or (B, n_frames, D)."""
+        if self.first_reference is None:
+            return [inputs[i][:, -1:] for i in self.sources]
+        return [inputs[i][:, self.first_reference[i] : self.first_reference[i] + n_frames] for i in self.sources]
+
+    def targets(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """What the flows model: the outputs, or their changes from the references."""
+        if not self.enabled:
+            return list(outputs)
+        return [y - r for y, r in zip(outputs, self.references(inputs, outputs[0].shape[1]))]
+
+    def outputs(self, inputs: list[torch.Tensor], samples: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Inverse of :meth:`targets`: flow samples back to output frames."""
+        if not self.enabled:
+            return list(samples)
+        return [x + r.to(x.dtype) for x, r in zip(samples, self.references(inputs, samples[0].shape[1]))]
+
+
 # ------------------------------------------------------------------------------ models
 
 
@@ -138,8 +195,8 @@ class FlowModelBase(BaseModel):
     coupling = "affine"
     net = "lstm"
 
-    def __init__(self, opt, input_dims, output_dims, num_speakers=0):
-        super().__init__(opt, input_dims, output_dims, num_speakers)
+    def __init__(self, opt, spec: DataSpec):
+        super().__init__(opt, spec)
         self._validate_windows()
 
     # ---- validation and construction
@@ -183,16 +240,6 @@ class FlowModelBase(BaseModel):
         """Keyword options of the coupling network (``Flow(**net_opts)``)."""
         return coupling_net_kwargs(self.opt, self.net)
 
-    def _residual_sources(self) -> list[int] | None:
-        if not _opt(self.opt, "residual", False):
-            return None
-        src = []
-        for n in self.spec.output_modalities:
-            if n not in self.spec.input_modalities:
-                raise MotionlabError(f"--residual: output '{n}' is not an input modality, so there is no last input frame to model the difference from")
-            src.append(self.spec.input_modalities.index(n))
-        return src
-
     # ---- loss
     @staticmethod
     def nll_terms(log_probs: list[torch.Tensor], targets: list[torch.Tensor]):
@@ -200,16 +247,6 @@ class FlowModelBase(BaseModel):
         dims = sum(y.shape[1] * y.shape[2] for y in targets)
         nats = -(sum(log_probs) / dims).mean()
         return nats, {"nll_nats_per_dim": nats.detach(), "bits_per_dim": nats.detach() / LN2}
-
-    def residual_targets(self, inputs, outputs):
-        if self.residual_sources is None:
-            return list(outputs)
-        return [y - inputs[i][:, -1:] for y, i in zip(outputs, self.residual_sources)]
-
-    def residual_untarget(self, inputs, samples):
-        if self.residual_sources is None:
-            return list(samples)
-        return [x + inputs[i][:, -1:].to(x.dtype) for x, i in zip(samples, self.residual_sources)]
 
 
 class TransformerFlowBase(FlowModelBase):
@@ -223,22 +260,22 @@ class TransformerFlowBase(FlowModelBase):
         """The options of this class's coupling and coupling network (subclasses only set the two attributes)."""
         return add_flow_model_options(parser, coupling=cls.coupling, net=cls.net)
 
-    def __init__(self, opt, input_dims, output_dims, num_speakers=0):
-        super().__init__(opt, input_dims, output_dims, num_speakers)
+    def __init__(self, opt, spec: DataSpec):
+        super().__init__(opt, spec)
         o, s = self.opt, self.spec
         check_min("dhid", _opt(o, "dhid"))
         check_min("nhead", _opt(o, "nhead"))
         if o.dhid % o.nhead:
             raise MotionlabError(f"--dhid ({o.dhid}) must be divisible by --nhead ({o.nhead})")
         self.cond_lens = self._conditioning_lengths()
-        self.residual_sources = self._residual_sources()
+        self.residual = ResidualFrames.from_options(o, s)  # every output frame relative to the last input frame
         self.transformer = MultimodalTransformer(
-            list(input_dims), self.cond_lens, [o.dhid] * len(output_dims), o.dhid, o.nhead, o.nlayers, o.input_nlayers, o.dropout, o.pos_emb,
+            list(self.input_dims), self.cond_lens, [o.dhid] * len(self.output_dims), o.dhid, o.nhead, o.nlayers, o.input_nlayers, o.dropout, o.pos_emb,
             max_len=sum(s.input_lengths) + 1,
         )
         self.output_pos = nn.ModuleList([PositionalEncoding(o.dhid, "learned", c) for c in self.cond_lens]) if _opt(o, "use_pos_emb_output", False) else None
         kw = self._glow_kwargs()
-        self.flows = nn.ModuleList([Flow(d, cond_dim=o.dhid, **kw) for d in output_dims])
+        self.flows = nn.ModuleList([Flow(d, cond_dim=o.dhid, **kw) for d in self.output_dims])
 
     def _conditioning_lengths(self) -> list[int]:
         s = self.spec
@@ -263,7 +300,7 @@ class TransformerFlowBase(FlowModelBase):
     def compute_loss(self, batch):
         inputs, outputs = batch["inputs"], batch["outputs"]
         cond = self.condition(inputs)
-        targets = self.residual_targets(inputs, outputs)
+        targets = self.residual.targets(inputs, outputs)
         lps = [flow.log_prob(y, c) for flow, y, c in zip(self.flows, targets, cond)]
         return self.nll_terms(lps, targets)
 
@@ -272,7 +309,7 @@ class TransformerFlowBase(FlowModelBase):
         B = inputs[0].shape[0]
         cond = self.condition(inputs)
         xs = [flow.sample(c, L, temperature, B) for flow, c, L in zip(self.flows, cond, self.spec.output_lengths)]
-        return self.residual_untarget(inputs, xs)
+        return self.residual.outputs(inputs, xs)
 
     def generation_step(self, window_inputs, state, *, temperature=1.0, **cond):
         return self.sample_windows(window_inputs, temperature), state

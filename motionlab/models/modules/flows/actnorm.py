@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .transform import Transform, constant_logdet
 
-class ActNorm(nn.Module):
+
+class ActNorm(Transform):
     """z = (x + bias) * exp(logs), initialised from the first training batch to zero mean / unit variance.
 
     The ``initialized`` flag is a buffer so a restored checkpoint does not re-initialise.
@@ -35,23 +37,23 @@ class ActNorm(nn.Module):
         self.logs.copy_(-torch.log(std.clamp_min(self.min_std) + self.eps))
         self.initialized.fill_(True)
 
-    def forward(self, x: torch.Tensor, cond=None):
+    def forward(self, x: torch.Tensor, cond=None, state=None):
         if self.training and not bool(self.initialized):
             self._init(x)
         z = (x + self.bias) * torch.exp(self.logs)
-        logdet = (self.logs.sum() * x.shape[1]).expand(x.shape[0])
-        return z, logdet
+        return z, constant_logdet(self.logs.sum(), x)
 
-    def inverse(self, z: torch.Tensor, cond=None) -> torch.Tensor:
-        return z * torch.exp(-self.logs) - self.bias
+    def inverse(self, z: torch.Tensor, cond=None, state=None):
+        return z * torch.exp(-self.logs) - self.bias, constant_logdet(-self.logs.sum(), z)
 
 
-class BatchNormFlow(nn.Module):
+class BatchNormFlow(Transform):
     """Invertible batch normalisation: batch statistics in training forward, running statistics otherwise.
 
     The log-det is that of the affine map with the statistics actually used (the batch
     statistics are treated as constants, as in RealNVP). ``inverse`` always uses the running
-    statistics, since sampling has no data batch to normalise.
+    statistics, since sampling has no data batch to normalise, so it undoes ``forward`` (and its
+    log-det is minus forward's) in eval mode.
     """
 
     def __init__(self, D: int, momentum: float = 0.1, eps: float = 1e-5):
@@ -62,7 +64,7 @@ class BatchNormFlow(nn.Module):
         self.register_buffer("running_mean", torch.zeros(D))
         self.register_buffer("running_var", torch.ones(D))
 
-    def forward(self, x: torch.Tensor, cond=None):
+    def forward(self, x: torch.Tensor, cond=None, state=None):
         if self.training:
             flat = x.reshape(-1, x.shape[-1])
             mean = flat.mean(0)
@@ -74,19 +76,18 @@ class BatchNormFlow(nn.Module):
             mean, var = self.running_mean, self.running_var
         log_scale = self.log_gamma - 0.5 * torch.log(var + self.eps)
         z = (x - mean) * torch.exp(log_scale) + self.beta
-        logdet = (log_scale.sum() * x.shape[1]).expand(x.shape[0])
-        return z, logdet
+        return z, constant_logdet(log_scale.sum(), x)
 
-    def inverse(self, z: torch.Tensor, cond=None) -> torch.Tensor:
+    def inverse(self, z: torch.Tensor, cond=None, state=None):
         log_scale = self.log_gamma - 0.5 * torch.log(self.running_var + self.eps)
-        return (z - self.beta) * torch.exp(-log_scale) + self.running_mean
+        return (z - self.beta) * torch.exp(-log_scale) + self.running_mean, constant_logdet(-log_scale.sum(), z)
 
 
-class IdentityNorm(nn.Module):
+class IdentityNorm(Transform):
     """``norm='none'``: keeps the step structure uniform."""
 
-    def forward(self, x: torch.Tensor, cond=None):
+    def forward(self, x: torch.Tensor, cond=None, state=None):
         return x, x.new_zeros(x.shape[0])
 
-    def inverse(self, z: torch.Tensor, cond=None) -> torch.Tensor:
-        return z
+    def inverse(self, z: torch.Tensor, cond=None, state=None):
+        return z, z.new_zeros(z.shape[0])

@@ -2,15 +2,17 @@
 invertible elementwise transform of the rest (x_b), so the Jacobian is triangular and the
 log-det is the sum of the elementwise log-derivatives.
 
-``net_factory(in_dim, out_dim)`` builds the network (see ``coupling_nets``); recurrent nets
-(``recurrent = True``) take and return a hidden ``state`` so a sequence can be processed in chunks.
+``net_factory(in_dim, out_dim)`` builds the network (see ``coupling_nets``); every net is called
+as ``net(x_a, cond, state)`` and the recurrent ones keep their hidden state in ``state`` (a
+:class:`~.transform.TransformState`), so a sequence can be processed in chunks.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from .transform import Transform
 
 
 def _soft_clamp(x: torch.Tensor, bound: float) -> torch.Tensor:
@@ -18,30 +20,32 @@ def _soft_clamp(x: torch.Tensor, bound: float) -> torch.Tensor:
     return bound * torch.tanh(x / bound) if bound > 0 else x
 
 
-class _Coupling(nn.Module):
+def _sum_per_element(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).sum(1)
+
+
+class _Coupling(Transform):
+    """x_a passes through; subclasses give the elementwise transform of x_b and its log-derivatives.
+
+    ``_transform(x_b, params) -> (z_b, logdet)`` and ``_inverse_transform(z_b, params) -> (x_b, logdet)``,
+    the inverse's logdet being minus the forward's at x_b.
+    """
+
     def __init__(self, D: int, net_factory, params_per_channel: int):
         super().__init__()
         self.D, self.da = D, D // 2
         self.db = D - self.da
         self.net = net_factory(self.da, self.db * params_per_channel)
 
-    def _params(self, xa, cond, state):
-        if getattr(self.net, "recurrent", False):
-            return self.net.forward_with_state(xa, cond, state)
-        return self.net(xa, cond), None
-
-    def forward(self, x: torch.Tensor, cond=None, state=None, return_state: bool = False):
+    def forward(self, x: torch.Tensor, cond=None, state=None):
         xa, xb = x[..., : self.da], x[..., self.da :]
-        params, state = self._params(xa, cond, state)
-        zb, logdet = self._transform(xb, params)
-        out = (torch.cat([xa, zb], -1), logdet)
-        return out + (state,) if return_state else out
+        zb, logdet = self._transform(xb, self.net(xa, cond, state))
+        return torch.cat([xa, zb], -1), logdet
 
-    def inverse(self, z: torch.Tensor, cond=None, state=None, return_state: bool = False):
+    def inverse(self, z: torch.Tensor, cond=None, state=None):
         za, zb = z[..., : self.da], z[..., self.da :]
-        params, state = self._params(za, cond, state)
-        x = torch.cat([za, self._inverse_transform(zb, params)], -1)
-        return (x, state) if return_state else x
+        xb, logdet = self._inverse_transform(zb, self.net(za, cond, state))
+        return torch.cat([za, xb], -1), logdet
 
 
 class AffineCoupling(_Coupling):
@@ -61,11 +65,11 @@ class AffineCoupling(_Coupling):
 
     def _transform(self, xb, params):
         t, log_s = self._split(params)
-        return xb * torch.exp(log_s) + t, log_s.flatten(1).sum(1)
+        return xb * torch.exp(log_s) + t, _sum_per_element(log_s)
 
     def _inverse_transform(self, zb, params):
         t, log_s = self._split(params)
-        return (zb - t) * torch.exp(-log_s)
+        return (zb - t) * torch.exp(-log_s), -_sum_per_element(log_s)
 
 
 class FlowPlusPlusCoupling(_Coupling):
@@ -112,8 +116,7 @@ class FlowPlusPlusCoupling(_Coupling):
         a, b, log_pi, mu, log_s = self._split(params)
         log_f, log_1mf, log_pdf = self._log_cdfs(xb, log_pi, mu, log_s)
         zb = (log_f - log_1mf) * torch.exp(a) + b
-        logdet = (log_pdf - log_f - log_1mf + a).flatten(1).sum(1)
-        return zb, logdet
+        return zb, _sum_per_element(log_pdf - log_f - log_1mf + a)
 
     @staticmethod
     def _logit_and_log_slope(x, log_pi, mu, inv_s, log_pi_minus_log_s):
@@ -126,7 +129,10 @@ class FlowPlusPlusCoupling(_Coupling):
         return log_f - log_1mf, log_pdf - log_f - log_1mf
 
     def _solve(self, y, log_pi, mu, log_s):
-        """x with logit(F(x)) = y (no graph): the iterations of :meth:`_inverse_transform`, in float64."""
+        """(x with logit(F(x)) = y, log dlogitF/dx at that x) without graph: the iterations of :meth:`_inverse_transform`, in float64.
+
+        The log-slope is the one the last iteration evaluated at the returned x (no extra pass when converged).
+        """
         y64, lp, m, ls = y.double(), log_pi.double(), mu.double(), log_s.double()
         inv_s, lp_ls = torch.exp(-ls), lp - ls
         q = m + torch.exp(ls) * y64.unsqueeze(-1)  # component quantiles bracket the mixture's
@@ -140,14 +146,15 @@ class FlowPlusPlusCoupling(_Coupling):
             r = g - y64
             done = r.abs() <= bound
             if it % check_every == 0 and bool(done.all()):
-                break
+                return x.to(y.dtype), log_slope.to(y.dtype)
             below = r < 0
             lo = torch.where(below, x, lo)
             hi = torch.where(below, hi, x)
             step = x - r * torch.exp(-log_slope)
             inside = (step >= lo) & (step <= hi)
             x = torch.where(done, x, torch.where(inside, step, 0.5 * (lo + hi)))
-        return x.to(y.dtype)
+        log_slope = self._logit_and_log_slope(x, lp, m, inv_s, lp_ls)[1]  # not converged: x moved after the last evaluation
+        return x.to(y.dtype), log_slope.to(y.dtype)
 
     def _inverse_transform(self, zb, params):
         """x_b with logit(F(x_b)) = (z_b - b) exp(-a), by safeguarded Newton iterations in float64.
@@ -158,17 +165,20 @@ class FlowPlusPlusCoupling(_Coupling):
         once |g(x) - y| <= tol * (1 + |y|) everywhere: checked every 2 iterations on CPU, every 8 on
         accelerators (where the check synchronises); at most ``inverse_max_iters`` iterations.
         ``inverse_tol`` defaults to the precision of z_b: 1e-12 for float64, 1e-6 otherwise.
-        Converges in a few iterations where bisection needs ~100.
+        Converges in a few iterations where bisection needs ~100. The log-det is minus the forward's
+        at the solution (log-slope of the last iteration; with a graph, recomputed at the attached x).
         """
         a, b, log_pi, mu, log_s = self._split(params)
         y = (zb - b) * torch.exp(-a)  # target logit(F(x))
         if torch.is_grad_enabled():
             with torch.no_grad():
-                x = self._solve(y, log_pi, mu, log_s)
+                x, log_slope = self._solve(y, log_pi, mu, log_s)
         else:  # generation: skip the no_grad context (a measurable share of a one-frame step)
-            x = self._solve(y, log_pi, mu, log_s)
+            x, log_slope = self._solve(y, log_pi, mu, log_s)
         if torch.is_grad_enabled() and any(t.requires_grad for t in (y, log_pi, mu, log_s)):
             # one Newton step with the graph attached: value unchanged (x is a root), gradients by the implicit function theorem
             lf, l1mf, lpdf = self._log_cdfs(x, log_pi, mu, log_s)
             x = x + (y - (lf - l1mf)) / torch.exp(lpdf - lf - l1mf)
-        return x
+            lf, l1mf, lpdf = self._log_cdfs(x, log_pi, mu, log_s)
+            log_slope = lpdf - lf - l1mf
+        return x, -_sum_per_element(log_slope + a)

@@ -1,7 +1,8 @@
 """Networks that give a coupling layer its transform parameters from (x_a, cond).
 
-Every net maps h (B, T, in_dim) and cond to (B, T, out_dim) and zero-initialises its last layer
-so each coupling starts as the identity (the flow starts as its normalisation + 1x1 mixings).
+Every net maps h (B, T, in_dim) and cond to (B, T, out_dim) as ``net(h, cond, state)`` (``state``:
+the flow's :class:`~.transform.TransformState`, used by the recurrent nets only) and zero-initialises
+its last layer so each coupling starts as the identity (the flow starts as its normalisation + 1x1 mixings).
 
 * ``transformer`` (Transflower): cond tokens and h tokens concatenated over time through a
   transformer encoder; absolute (``sinusoidal``/``learned``/``none``) or ``relative`` positions.
@@ -131,7 +132,7 @@ class TransformerCouplingNet(nn.Module):
             self.encoder = SequenceEncoder(hidden, hidden, nhead, nlayers, dropout, pos_emb, dim_feedforward, max_len)
         self.head = _zero_linear(hidden, out_dim)
 
-    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None, state=None) -> torch.Tensor:
         T = h.shape[1]
         tokens = self.h_in(h) + self.segment[1]
         if self.cond_dim:
@@ -175,7 +176,7 @@ class ConvCouplingNet(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.head = _zero_linear(hidden, out_dim)
 
-    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None, state=None) -> torch.Tensor:
         return self.head(F.elu(self.norm(self.blocks(self.inp(_cat_cond(h, cond, self.cond_dim))))))
 
 
@@ -196,17 +197,17 @@ class FFCouplingNet(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = _zero_linear(hidden, out_dim)
 
-    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None, state=None) -> torch.Tensor:
         return self.head(self.body(_cat_cond(h, cond, self.cond_dim)))
 
 
 class RecurrentCouplingNet(nn.Module):
     """MoGlow coupling net: LSTM/GRU over per-frame concat(h, cond); causal, with carried state.
 
-    ``forward(h, cond, state=None) -> out`` and the final state is kept in ``last_state``;
-    ``forward_with_state`` returns ``(out, state)`` directly. Feeding a sequence in chunks with the
-    state carried over gives the same outputs as feeding it whole. ``cond`` must be per-frame
-    (B, T, Dc) or a single frame (B, 1, Dc) / (B, Dc) broadcast over time.
+    ``forward(h, cond, state)``: with a :class:`~.transform.TransformState` the hidden state starts
+    from ``state[self]`` (missing: zeros) and the final one is stored back there, so feeding a
+    sequence in chunks with the same state object gives the same outputs as feeding it whole.
+    ``cond`` must be per-frame (B, T, Dc) or a single frame (B, 1, Dc) / (B, Dc) broadcast over time.
     """
 
     recurrent = True
@@ -219,20 +220,14 @@ class RecurrentCouplingNet(nn.Module):
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn(in_dim + cond_dim, hidden, nlayers, batch_first=True, dropout=dropout if nlayers > 1 else 0.0)
         self.head = _zero_linear(hidden, out_dim)
-        self.last_state = None
-
-    def forward_with_state(self, h: torch.Tensor, cond: torch.Tensor | None = None, state=None):
-        if cond is not None and cond.dim() == 3 and cond.shape[1] not in (1, h.shape[1]):
-            raise MotionlabError(f"{self.cell} coupling nets need per-frame conditioning with {h.shape[1]} frames (or 1), got {cond.shape[1]}")
-        y, state = self.rnn(_cat_cond(h, cond, self.cond_dim), state)
-        return self.head(y), state
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor | None = None, state=None) -> torch.Tensor:
-        out, self.last_state = self.forward_with_state(h, cond, state)
-        return out
-
-    def get_state(self):
-        return self.last_state
+        if cond is not None and cond.dim() == 3 and cond.shape[1] not in (1, h.shape[1]):
+            raise MotionlabError(f"{self.cell} coupling nets need per-frame conditioning with {h.shape[1]} frames (or 1), got {cond.shape[1]}")
+        y, hidden = self.rnn(_cat_cond(h, cond, self.cond_dim), None if state is None else state.get(self))
+        if state is not None:
+            state[self] = hidden
+        return self.head(y)
 
 
 class LSTMCouplingNet(RecurrentCouplingNet):

@@ -1,8 +1,9 @@
 """A Glow-style normalising flow over windows of frames (B, T, D), conditioned on cond.
 
-Each of the ``num_steps`` steps is [norm, InvertibleLinear, coupling]; the coupling network is
-pluggable (Transflower: transformer over cond tokens; MoGlow: LSTM over per-frame cond with
-carried state; Flow++: gated convolutions and mixture-of-logistics couplings).
+Each of the ``num_steps`` steps is [norm, InvertibleLinear, coupling], a
+:class:`~.transform.CompositeTransform` of three :class:`~.transform.Transform` blocks; the coupling
+network is pluggable (Transflower: transformer over cond tokens; MoGlow: LSTM over per-frame cond
+with carried state; Flow++: gated convolutions and mixture-of-logistics couplings).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch import nn
 
 from motionlab.utils.errors import MotionlabError
 
@@ -19,6 +19,7 @@ from .coupling import AffineCoupling, FlowPlusPlusCoupling
 from .coupling_nets import COUPLING_NETS, make_coupling_net
 from .distributions import BASE_DISTRIBUTIONS, make_base_distribution
 from .mixing import InvertibleLinear
+from .transform import CompositeTransform, Transform, TransformState
 
 COUPLINGS = ("affine", "flowpp")
 NORMS = ("actnorm", "batchnorm", "none")
@@ -29,31 +30,21 @@ def _choice(option: str, value, valid) -> None:
         raise MotionlabError(f"flow option {option!r} must be one of {list(valid)}, got {value!r}")
 
 
-class FlowStep(nn.Module):
-    """norm -> 1x1 mixing -> coupling."""
+class FlowStep(CompositeTransform):
+    """norm -> 1x1 mixing -> coupling (children named ``norm``, ``mixing``, ``coupling``)."""
 
-    def __init__(self, norm: nn.Module, mixing: nn.Module, coupling: nn.Module):
-        super().__init__()
-        self.norm, self.mixing, self.coupling = norm, mixing, coupling
-
-    def forward(self, x, cond=None, state=None):
-        x, ld1 = self.norm(x)
-        x, ld2 = self.mixing(x)
-        x, ld3, state = self.coupling(x, cond, state=state, return_state=True)
-        return x, ld1 + ld2 + ld3, state
-
-    def inverse(self, z, cond=None, state=None):
-        z, state = self.coupling.inverse(z, cond, state=state, return_state=True)
-        return self.norm.inverse(self.mixing.inverse(z)), state
+    def __init__(self, norm: Transform, mixing: Transform, coupling: Transform):
+        super().__init__({"norm": norm, "mixing": mixing, "coupling": coupling})
 
 
-class Flow(nn.Module):
-    """Conditional normalising flow on (B, T, D) windows.
+class Flow(Transform):
+    """Conditional normalising flow on (B, T, D) windows: a :class:`Transform` (``steps``, a
+    composite of :class:`FlowStep`) plus a base distribution.
 
-    ``state`` (recurrent coupling nets only) is a list with one entry per step, as returned with
-    ``return_state=True``; passing it back continues the sequence, so generating frame by frame
-    with carried state equals transforming the whole sequence at once. Extra keyword options go
-    to the coupling network (see ``coupling_nets.make_coupling_net``).
+    ``state`` (a :class:`TransformState`) carries the memory of recurrent coupling nets: passing the
+    same object to successive calls continues the sequence, so generating frame by frame with
+    carried state equals transforming the whole sequence at once. Extra keyword options go to the
+    coupling network (see ``coupling_nets.make_coupling_net``).
     """
 
     def __init__(
@@ -96,44 +87,38 @@ class Flow(nn.Module):
             else:
                 c = FlowPlusPlusCoupling(D, factory, num_mixture_components, scale_clamp=scale_clamp)
             steps.append(FlowStep(norm_layer, InvertibleLinear(D, lu=lu), c))
-        self.steps = nn.ModuleList(steps)
+        self.steps = CompositeTransform(steps)
         self.base = make_base_distribution(dist, dist_param)
 
-    def _states(self, state):
-        if state is None:
-            return [None] * len(self.steps)
-        if len(state) != len(self.steps):
-            raise MotionlabError(f"flow state has {len(state)} entries, expected one per step ({len(self.steps)})")
-        return list(state)
+    @staticmethod
+    def _check_state(state) -> None:
+        if state is not None and not isinstance(state, dict):
+            raise MotionlabError(f"flow state must be a TransformState (or None), got {type(state).__name__}")
 
-    def forward(self, x: torch.Tensor, cond=None, state=None, return_state: bool = False):
-        """x (B, T, D) -> (z, logdet (B,)) [, state]."""
-        states = self._states(state)
-        logdet = x.new_zeros(x.shape[0])
-        for i, step in enumerate(self.steps):
-            x, ld, states[i] = step(x, cond, states[i])
-            logdet = logdet + ld
-        return (x, logdet, states) if return_state else (x, logdet)
+    def forward(self, x: torch.Tensor, cond=None, state: TransformState | None = None):
+        """x (B, T, D) -> (z, log|det dz/dx| (B,))."""
+        self._check_state(state)
+        return self.steps(x, cond, state)
 
-    def inverse(self, z: torch.Tensor, cond=None, state=None, return_state: bool = False):
-        """z (B, T, D) -> x [, state]."""
-        states = self._states(state)
-        for i in reversed(range(len(self.steps))):
-            z, states[i] = self.steps[i].inverse(z, cond, states[i])
-        return (z, states) if return_state else z
+    def inverse(self, z: torch.Tensor, cond=None, state: TransformState | None = None):
+        """z (B, T, D) -> (x, log|det dx/dz| (B,))."""
+        self._check_state(state)
+        return self.steps.inverse(z, cond, state)
 
-    def log_prob(self, x: torch.Tensor, cond=None, state=None, return_state: bool = False):
+    def log_prob(self, x: torch.Tensor, cond=None, state: TransformState | None = None) -> torch.Tensor:
         """log p(x | cond), (B,) summed over frames and features (negate and divide by T*D for a per-dim NLL)."""
-        z, logdet, states = self.forward(x, cond, state, return_state=True)
-        lp = self.base.log_prob(z) + logdet
-        return (lp, states) if return_state else lp
+        z, logdet = self.forward(x, cond, state)
+        return self.base.log_prob(z) + logdet
 
-    def sample(self, cond=None, num_frames: int = 1, temperature: float = 1.0, batch_size: int | None = None, state=None, return_state: bool = False):
-        """Draw x (B, num_frames, D); B from cond (or ``batch_size`` when unconditional). temperature 0 gives the flow image of the mode."""
+    def sample(self, cond=None, num_frames: int = 1, temperature: float = 1.0, batch_size: int | None = None, state: TransformState | None = None) -> torch.Tensor:
+        """Draw x (B, num_frames, D); B from cond (or ``batch_size`` when unconditional). temperature 0 gives the flow image of the mode.
+
+        The base sample is drawn on the flow's device and dtype.
+        """
         if batch_size is None:
             if cond is None:
                 raise MotionlabError("Flow.sample needs cond or batch_size")
             batch_size = cond.shape[0]
         p = next(self.parameters())
         z = self.base.sample((batch_size, num_frames, self.D), temperature, device=p.device, dtype=p.dtype)
-        return self.inverse(z, cond, state, return_state)
+        return self.inverse(z, cond, state)[0]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .transform import Transform, constant_logdet
 
-class InvertibleLinear(nn.Module):
+
+class InvertibleLinear(Transform):
     """z_t = W x_t for every frame t; random orthogonal init (log-det 0 at the start).
 
     With ``lu=True`` W = P L (U + diag(sign * exp(log_s))) with P fixed, L unit lower triangular and
@@ -16,7 +18,7 @@ class InvertibleLinear(nn.Module):
     def __init__(self, D: int, lu: bool = True):
         super().__init__()
         self.D, self.lu = D, lu
-        self._inverse_cache = None  # (key, W^-T, kept tensors) with grad disabled: see _cached_inverse_t
+        self._inverse_cache = None  # (key, W^-T, -log|det W|, kept tensors) with grad disabled: see _cached_inverse
         w = torch.linalg.qr(torch.randn(D, D))[0]
         if not lu:
             self.weight = nn.Parameter(w)
@@ -39,39 +41,42 @@ class InvertibleLinear(nn.Module):
         U = self.U * self.lower_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
         return self.P @ L @ U, self.log_s.sum()
 
-    def forward(self, x: torch.Tensor, cond=None):
+    def forward(self, x: torch.Tensor, cond=None, state=None):
         w, logabsdet = self._weight()
-        return x @ w.T.to(x.dtype), (logabsdet * x.shape[1]).expand(x.shape[0]).to(x.dtype)
+        return x @ w.T.to(x.dtype), constant_logdet(logabsdet, x).to(x.dtype)
 
-    def inverse(self, z: torch.Tensor, cond=None) -> torch.Tensor:
+    def inverse(self, z: torch.Tensor, cond=None, state=None):
         if torch.is_grad_enabled():
-            w, _ = self._weight()
-            return z @ torch.linalg.inv(w).T.to(z.dtype)
-        return z @ self._cached_inverse_t(z.dtype)
+            w, logabsdet = self._weight()
+            return z @ torch.linalg.inv(w).T.to(z.dtype), constant_logdet(-logabsdet, z).to(z.dtype)
+        inv_t, neg_logabsdet = self._cached_inverse(z.dtype)
+        return z @ inv_t, constant_logdet(neg_logabsdet, z)
 
-    def _cached_inverse_t(self, dtype) -> torch.Tensor:
-        """W^-T in ``dtype`` (inverted in float64), reused while W is unchanged.
+    def _cached_inverse(self, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W^-T, -log|det W|) in ``dtype`` (W inverted in float64), reused while W is unchanged.
 
         The key holds the storage address and in-place version counter of every parameter and buffer
         (an optimizer step, ``load_state_dict``, ``.to()`` or any in-place update under ``no_grad``
         changes one of them; writes through ``param.data`` bypass the counter), the dtype and the
         device. The entry keeps those storages alive so their addresses cannot be reused by new
-        tensors. Only used with grad disabled (the cached tensor carries no graph).
+        tensors. Only used with grad disabled (the cached tensors carry no graph).
         """
         tensors = (*self._parameters.values(), *self._buffers.values())  # everything W is built from (this is the hot path)
         try:
             key = (*[(t.data_ptr(), t._version) for t in tensors], dtype, tensors[0].device)
         except RuntimeError:  # inference tensors have no version counter to key on
-            with torch.no_grad():
-                return torch.linalg.inv(self._weight()[0].double()).T.to(dtype)
+            return self._inverse_and_logdet(dtype)
         cached = self._inverse_cache
         if cached is not None and cached[0] == key:
-            return cached[1]
-        with torch.no_grad():
-            w, _ = self._weight()
-            inv_t = torch.linalg.inv(w.double()).T.to(dtype).contiguous()
-        self._inverse_cache = (key, inv_t, tuple(t.detach() for t in tensors))
-        return inv_t
+            return cached[1], cached[2]
+        inv_t, neg_logabsdet = self._inverse_and_logdet(dtype)
+        self._inverse_cache = (key, inv_t, neg_logabsdet, tuple(t.detach() for t in tensors))
+        return inv_t, neg_logabsdet
+
+    @torch.no_grad()
+    def _inverse_and_logdet(self, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        w, logabsdet = self._weight()
+        return torch.linalg.inv(w.double()).T.to(dtype).contiguous(), (-logabsdet).to(dtype)
 
     def extra_repr(self) -> str:
         return f"D={self.D}, lu={self.lu}"
