@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from motionlab.dataspec import DataSpec
 from motionlab.models import find_model_using_name
 from motionlab.training.options import parse_options
 
@@ -52,7 +53,8 @@ def build(name: str, overrides: dict | None = None, dims: dict | None = None):
         argv += [f"--{k}", ",".join(map(str, v)) if isinstance(v, list) else str(v)]
     opt = parse_options(argv)
     d_audio, d_motion = (dims or {}).get("audio", 16), (dims or {}).get("motion", 12)
-    model = find_model_using_name(opt.model)(opt, [d_audio, d_motion], [d_motion])
+    spec = DataSpec(tuple(opt.input_modalities), tuple(opt.output_modalities), (d_audio, d_motion), (d_motion,))
+    model = find_model_using_name(opt.model)(opt, spec)
     perturb_zero_heads(model)
     return model.eval(), opt, d_audio, d_motion
 
