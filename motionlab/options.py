@@ -233,7 +233,7 @@ def parse_options(argv: list[str] | None, base_factory: Callable[[bool], argpars
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = base_factory(False)
-    first, _ = pre.parse_known_args(argv)
+    first, _ = _exit_as_error(lambda: pre.parse_known_args(argv))
     hp_path = None
     if yaml_values is None:
         hp_path = resolve_hparams_file(getattr(first, "hparams_file", None))
@@ -257,14 +257,19 @@ def parse_options(argv: list[str] | None, base_factory: Callable[[bool], argpars
             raise MotionlabError(f"{where}: unknown option '{key}' (not an option of the base, model '{model}' or dataset '{dataset_name}')")
         defaults[key] = coerce(actions[key], value, where)
     parser.set_defaults(**defaults)
+    opt = _exit_as_error(lambda: parser.parse_args(argv))
+    opt.model, opt.dataset_name = model, dataset_name
+    return opt, hp_path
+
+
+def _exit_as_error(parse):
+    """argparse prints its message and exits; turn that exit into a MotionlabError (--help still exits 0)."""
     try:
-        opt = parser.parse_args(argv)
+        return parse()
     except SystemExit as e:
         if e.code in (0, None):
             raise
         raise MotionlabError("invalid command line (see the message above)") from None
-    opt.model, opt.dataset_name = model, dataset_name
-    return opt, hp_path
 
 
 # ---------------------------------------------------------------------------------------- sub-models

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,62 @@ def test_every_shipped_hparams_file_parses(path):
     opt = parse(["--hparams_file", path])
     rel = Path(path).relative_to(Path(__file__).resolve().parents[1] / "hparams").with_suffix("")
     assert opt.experiment_name == "_".join(rel.parts)
+
+
+def test_base_chain_precedence_and_relative_names(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path, "batch_size: 5\ndhid: 48\nnlayers: 3\nlearning_rate: 0.5\n", "root.yaml")
+    write(tmp_path / "sub", "base: ../root.yaml\nbatch_size: 6\ndhid: 96\n", "mid.yaml")
+    leaf = write(tmp_path / "sub", "base: mid.yaml\nbatch_size: 7\n", "leaf.yaml")
+    opt = parse(["--hparams_file", leaf])
+    assert (opt.batch_size, opt.dhid, opt.nlayers, opt.learning_rate) == (7, 96, 3, 0.5)  # leaf > mid > root > defaults
+    assert parse(["--hparams_file", leaf, "--nlayers", "1"]).nlayers == 1  # command line over every file
+    assert opt.experiment_name == "leaf" and opt.hparams_file == leaf
+    # a base by name under hparams/: the demo models all extend demo/_common
+    demo = parse(["--hparams_file", "demo/transflower"])
+    assert demo.model == "transflower" and demo.input_modalities == ["demo_audio", "demo_motion"] and demo.max_epochs == 4
+    assert parse(["--hparams_file", "demo/moglow"]).input_lengths == [29, 19]  # overrides the base's [20, 10]
+
+
+def test_base_errors_name_the_file(tmp_path):
+    write(tmp_path, "batch_size: 5\nbatchsize: 1\n", "root.yaml")
+    leaf = write(tmp_path, "base: root.yaml\nbatch_size: 7\n", "leaf.yaml")
+    with pytest.raises(MotionlabError, match=r"root\.yaml: unknown option 'batchsize'"):
+        parse(["--hparams_file", leaf])
+    write(tmp_path, "base: b.yaml\n", "a.yaml")
+    write(tmp_path, "base: a.yaml\n", "b.yaml")
+    with pytest.raises(MotionlabError, match="'base:' chain loops"):
+        parse(["--hparams_file", str(tmp_path / "a.yaml")])
+    bad = write(tmp_path, "base: nowhere.yaml\n", "c.yaml")
+    with pytest.raises(MotionlabError, match="hparams file 'nowhere.yaml' not found"):
+        parse(["--hparams_file", bad])
+    typed = write(tmp_path, "base: root.yaml\nbatch_size: many\n", "d.yaml")
+    with pytest.raises(MotionlabError, match=r"d\.yaml: option 'batch_size'"):
+        parse(["--hparams_file", typed])
+
+
+def test_saved_options_are_complete_and_parse_back(tmp_path):
+    from motionlab.options import load_yaml, save_options
+    from motionlab.training.options import load_experiment_options
+
+    opt = parse(["--hparams_file", "demo/transflower", "--batch_size", "9"])
+    save_options(opt, tmp_path / "hparams.yaml")
+    saved = load_yaml(tmp_path / "hparams.yaml")
+    assert "base" not in saved and saved["batch_size"] == 9 and saved["flow_hidden"] == 32 and saved["max_epochs"] == 4  # resolved, whole
+    back = load_experiment_options(tmp_path)
+    assert vars(back) == {**vars(opt), "hparams_file": None}
+    assert load_experiment_options(tmp_path, ["--data_dir", "elsewhere"]).data_dir == "elsewhere"
+    (tmp_path / "hparams.yaml").write_text((tmp_path / "hparams.yaml").read_text().replace("flow_dist: normal", "flow_dist: cauchy"))
+    with pytest.raises(MotionlabError, match=r"hparams\.yaml: option 'flow_dist': expected one of"):
+        load_experiment_options(tmp_path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch_size", "0"], r"argument --batch_size: expected an integer >= 1, got '0'"),
+    (["--learning_rate", "-1"], r"argument --learning_rate: expected a number >= 0.0"),
+    (["--num_workers", "-2"], r"argument --num_workers: expected an integer >= 0"),
+])
+def test_out_of_range_values_are_refused_by_name(argv, message, capsys):
+    with pytest.raises(MotionlabError):
+        parse(argv)
+    assert re.search(message, capsys.readouterr().err)

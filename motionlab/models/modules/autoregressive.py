@@ -72,6 +72,12 @@ def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, 
             if o + L > oo:
                 raise MotionlabError(f"generate: fed-back modality '{n}' window [{o}, {o + L}) overlaps its prediction starting at {oo}")
     B = num_samples
+    first_out = min(spec.seed_length(n) for n in spec.output_modalities)
+    if T <= first_out:
+        raise MotionlabError(
+            f"generate: the inputs last {T} frames but the model needs {first_out} frames of context (and seed) before its first "
+            f"prediction; give a longer input (e.g. longer audio)"
+        )
     # Buffers: (B, T + pad, D), padded so every window of the last step exists.
     pad = max(max(o + L for o, L in zip(spec.input_offsets, spec.input_lengths)), max(o + L for o, L in zip(spec.output_offsets, spec.output_lengths)))
     total = T + pad
@@ -98,12 +104,6 @@ def rollout(model, inputs: dict, seed: dict, *, temperature=1.0, num_samples=1, 
         else:
             buf[n] = out[n]
     state = model.init_generation_state(B, **cond)
-    first_out = min(spec.seed_length(n) for n in spec.output_modalities)
-    if T <= first_out:
-        raise MotionlabError(
-            f"generate: the inputs last {T} frames but the model needs {first_out} frames of context (and seed) before its first "
-            f"prediction; give a longer input (e.g. longer audio)"
-        )
     last_start = T - (first_out - start) - 1  # the step that writes frame T-1
     steps = range(start, last_start + 1, k)
 
