@@ -52,13 +52,13 @@ def _generate(argv) -> int:
 
 
 def _prepare(argv) -> int:
-    from motionlab.feature_extraction.prepare import main
+    from motionlab.feature_extraction.prepare.cli import main
 
     return main(argv)
 
 
 def _extract(argv) -> int:
-    from motionlab.feature_extraction.prepare import extract_main
+    from motionlab.feature_extraction.prepare.cli import extract_main
 
     return extract_main(argv)
 

@@ -87,6 +87,7 @@ class DataFolder:
         self._meta: dict[str, dict] = {}
         self._scalers: dict[str, object] = {}
         self._pipelines: dict[str, object] = {}
+        self._invalidated: set[str] = set()
 
     def __repr__(self) -> str:
         return f"DataFolder({str(self.path)!r})"
@@ -129,13 +130,8 @@ class DataFolder:
     def has_splits(self) -> bool:
         return all(self.split_file(name).exists() for name in SPLITS)
 
-    def write_splits(self, splits: Mapping[str, Iterable[str]], *, allow_empty: bool = False) -> None:
-        """Write the three split files: the only writer of them.
-
-        Refuses an empty train split always, and an empty val/test split unless ``allow_empty``
-        (training needs a val split; a silent empty file only fails later, far from the cause).
-        Sequence ids are checked to round-trip as file names and to be in one split only.
-        """
+    def check_splits(self, splits: Mapping[str, Iterable[str]], *, allow_empty: bool = False) -> dict[str, list[str]]:
+        """Validate splits as :meth:`write_splits` would, writing nothing (importers check before writing data)."""
         unknown = sorted(set(splits) - set(SPLITS))
         if unknown:
             raise MotionlabError(f"{self.path}: unknown split names {unknown}; expected {list(SPLITS)}")
@@ -157,6 +153,16 @@ class DataFolder:
                 f"({len(clean['train'])} train sequences); training validates on val and evaluation uses test, "
                 "so give at least one sequence to each"
             )
+        return clean
+
+    def write_splits(self, splits: Mapping[str, Iterable[str]], *, allow_empty: bool = False) -> None:
+        """Write the three split files: the only writer of them.
+
+        Refuses an empty train split always, and an empty val/test split unless ``allow_empty``
+        (training needs a val split; a silent empty file only fails later, far from the cause).
+        Sequence ids are checked to round-trip as file names and to be in one split only.
+        """
+        clean = self.check_splits(splits, allow_empty=allow_empty)
         self.path.mkdir(parents=True, exist_ok=True)
         for name in SPLITS:
             write_text(self.split_file(name), "".join(f"{s}\n" for s in clean[name]))
@@ -225,34 +231,44 @@ class DataFolder:
 
         ``scale=True`` fits a scaler on the train sequences (``train``, default the train split)
         and writes scaled arrays; ``None`` writes raw arrays that ``motionlab extract scale`` may
-        standardise later; ``False`` raw arrays that must never be scaled (token ids). Raw arrays
-        remove the feature's old scaler and the meta says ``scaled: false``, so a scaler fitted on
-        other data can never be applied to them.
+        standardise later (an old scaler of the feature is marked stale, so generation refuses it
+        and ``extract scale`` refits); ``False`` raw arrays that must never be scaled (token ids;
+        an old scaler is removed). Raw arrays get ``scaled: false`` in the meta.
         """
         if not arrays:
             raise MotionlabError(f"{self.path}: no sequences to write for feature '{name}'")
         columns = [str(c) for c in columns]
-        clean = {}
-        for seq, a in arrays.items():
-            seq = check_seq_id(seq, f"feature '{name}'")
-            a = np.asarray(a, dtype=np.float32)
-            if a.ndim != 2 or a.shape[1] != len(columns):
-                raise MotionlabError(f"{self.feature_path(seq, name)}: expected a (frames, {len(columns)}) array for {len(columns)} columns, found shape {a.shape}")
-            clean[seq] = np.ascontiguousarray(a)
-        self.path.mkdir(parents=True, exist_ok=True)
+        clean = {check_seq_id(seq, f"feature '{name}'"): self._checked(seq, name, a, len(columns)) for seq, a in arrays.items()}
         settings = dict(settings or {})
         if scale:
+            self.path.mkdir(parents=True, exist_ok=True)
             written = self._write_scaled(name, clean, self.split("train") if train is None else list(train))
         else:
-            self._drop_scaler(name)
-            for seq, a in clean.items():
-                save_npy(self.feature_path(seq, name), a)
-            written = [self.feature_path(seq, name).name for seq in clean]
-            if scale is False:
+            if scale is False:  # never to be scaled: a scaler of an earlier version has no meaning
+                self._drop_scaler(name)
                 settings["scalable"] = False
+            written = [self.write_array(seq, name, a).name for seq, a in clean.items()]
         settings["scaled"] = bool(scale)
         self.write_meta(name, fps, columns, settings, kind=kind)
         return written + [self.meta_path(name).name]
+
+    def _checked(self, seq: str, feature: str, a, dims: int | None = None) -> np.ndarray:
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if a.ndim != 2 or (dims is not None and a.shape[1] != dims):
+            want = f"(frames, {dims}) array for {dims} columns" if dims is not None else "rank-2 (frames, features) array"
+            raise MotionlabError(f"{self.feature_path(seq, feature)}: expected a {want}, found shape {a.shape}")
+        return a
+
+    def write_array(self, seq: str, feature: str, array: np.ndarray) -> Path:
+        """Write one raw (unscaled) float32 array. The feature's scaler, if any, is marked stale (it
+        no longer describes the arrays): generation refuses it until ``motionlab extract scale``
+        refits. For writers that stream sequences; follow with :meth:`write_meta`."""
+        seq = check_seq_id(seq, f"feature '{feature}'")
+        a = self._checked(seq, feature, array)
+        self._invalidate_scaler(feature)
+        path = self.feature_path(seq, feature)
+        save_npy(path, a)
+        return path
 
     # ------------------------------------------------------------------ meta
 
@@ -302,6 +318,7 @@ class DataFolder:
         fit_ids = [q for q in train if q in arrays] or list(arrays)
         scaler = StandardScaler.fit(arrays[q] for q in fit_ids)
         self._drop_scaler(name)  # while arrays change, no scaler claims them
+        self._invalidated.discard(name)
         sums = {}
         for seq, a in arrays.items():
             scaled = scaler.transform(a)
@@ -310,16 +327,28 @@ class DataFolder:
         self._save_scaler(name, scaler, fit_ids, sums)
         return [self.scaler_path(name).name] + [self.feature_path(seq, name).name for seq in arrays]
 
-    def _save_scaler(self, feature: str, scaler, fit_ids: Sequence[str], checksums: Mapping[str, str]) -> None:
-        """mean/scale plus the fit record: train ids fitted on, and the checksum of every array scaled."""
+    def _save_scaler(self, feature: str, scaler, fit_ids: Sequence[str], checksums: Mapping[str, str], stale: str = "") -> None:
+        """mean/scale plus the fit record: train ids fitted on, the checksum of every array scaled,
+        and ``stale``: why it no longer applies (empty while it does)."""
         save_npz(
             self.scaler_path(feature),
             format=np.array(SCALER_FORMAT), version=np.array(SCALER_VERSION),
             mean=scaler.mean, scale=scaler.scale,
             fit_sequences=np.array(list(fit_ids), dtype=str),
             sequences=np.array(list(checksums), dtype=str), checksums=np.array(list(checksums.values()), dtype=str),
+            stale=np.array(stale),
         )
         self._scalers.pop(feature, None)
+
+    def _invalidate_scaler(self, feature: str) -> None:
+        """Keep the scaler file but empty its record, saying why: raw arrays replace what it scaled."""
+        if feature in self._invalidated or not self.scaler_path(feature).exists():
+            return
+        from motionlab.feature_extraction.scalers import StandardScaler
+
+        old = StandardScaler.load(self.scaler_path(feature))
+        self._save_scaler(feature, old, [], {}, stale="raw arrays were written over the arrays it scaled")
+        self._invalidated.add(feature)
 
     def _drop_scaler(self, feature: str) -> None:
         self.scaler_path(feature).unlink(missing_ok=True)
@@ -357,6 +386,10 @@ class DataFolder:
         record = self.scaler_record(feature)
         if record is None:
             return "stale: it records no arrays it was applied to (written by an older motionlab)"
+        with np.load(self.scaler_path(feature), allow_pickle=False) as z:
+            reason = str(z["stale"]) if "stale" in z.files else ""
+        if reason:
+            return f"stale: {reason}"
         unscaled = [q for q in self._scalable_sequences(feature) if q not in record]
         if unscaled:
             return f"stale: it was never applied to {', '.join(self.feature_path(q, feature).name for q in unscaled[:3])}"

@@ -203,3 +203,37 @@ def test_pipeline_refuses_non_motion_features(tmp_path):
         df.pipeline("kp")
     with pytest.raises(MotionlabError, match=r"nothing\.meta\.json: missing"):
         df.pipeline("nothing")
+
+
+def test_raw_arrays_written_through_the_folder_mark_the_scaler_stale(tmp_path):
+    df = DataFolder(tmp_path)
+    df.write_splits({"train": ["a", "b"], "val": ["c"], "test": ["d"]})
+    raw = _rng_arrays("abcd")
+    df.write_feature("f", raw, fps=20, columns="xyz", kind="keypoints", scale=True)
+    df.write_feature("f", raw, fps=20, columns="xyz", kind="keypoints")  # raw again, e.g. a re-import
+    assert df.meta("f")["settings"]["scaled"] is False
+    with pytest.raises(MotionlabError, match=r"f\.scaler\.npz: stale: raw arrays were written over the arrays it scaled; re-run `motionlab extract scale"):
+        DataFolder(tmp_path).scaler("f")
+    assert DataFolder(tmp_path).scale_feature("f") == "rescaled (its old scaler did not match the arrays) (4 sequences)"
+    fresh = DataFolder(tmp_path)
+    np.testing.assert_allclose(fresh.scaler("f").inverse_transform(fresh.open_feature("c", "f")), raw["c"], atol=1e-5)
+    df.write_feature("f", raw, fps=20, columns="xyz", kind="text", scale=False)  # never to be scaled: scaler removed
+    assert not df.scaler_path("f").exists() and DataFolder(tmp_path).scale_feature("f") == "token ids: not scaled"
+
+
+def test_older_scaler_without_record(tmp_path):
+    """A scaler from before fit records: refused for generation; `extract scale` adopts it when the meta says the arrays are scaled."""
+    from motionlab.feature_extraction.scalers import StandardScaler
+
+    df = DataFolder(tmp_path)
+    df.write_splits({"train": ["a", "b"], "val": ["c"], "test": ["d"]})
+    raw = _rng_arrays("abcd")
+    old = StandardScaler.fit(raw[q] for q in "ab")
+    for q in "abcd":
+        np.save(tmp_path / f"{q}.f.npy", old.transform(raw[q]))
+    old.save(df.scaler_path("f"))
+    df.write_meta("f", 20, list("xyz"), {"scaled": True}, kind="keypoints")
+    with pytest.raises(MotionlabError, match="records no arrays it was applied to"):
+        df.scaler("f")
+    assert df.scale_feature("f") == "already scaled (its older scaler now records the arrays)"
+    np.testing.assert_array_equal(DataFolder(tmp_path).scaler("f").mean, old.mean)

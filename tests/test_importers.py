@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from motionlab.datasets.multimodal_dataset import open_feature, read_split
+from motionlab.datafolder import DataFolder
 from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
 from motionlab.feature_extraction.importers.pats import import_pats
 from motionlab.feature_extraction.importers.sdt import import_sdt
@@ -30,7 +30,11 @@ def _meta(out, feature):
 
 
 def _splits(out):
-    return {s: read_split(out, s) for s in ("train", "val", "test")}
+    return DataFolder(out).splits()
+
+
+def open_feature(out, seq, feature):
+    return DataFolder(out).open_feature(seq, feature)
 
 
 def _no_temp_files(out):
@@ -58,8 +62,10 @@ def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
     src, out = tmp_path / "src", tmp_path / "out"
     skel_a, center_a, song_a = _dance_take(src, "DANCE_A_1", n=10, start=5, end=15, song_frames=30)
     skel_b, center_b, song_b = _dance_take(src, "DANCE_B_2", n=10, start=0, end=12, song_frames=12, seed=1)  # span > motion
-    takes = import_dance_melody(src, out, test_takes=["DANCE_B_2"])
-    assert [(t["take"], t["start_position"], t["offset_seconds"], t["n_frames"]) for t in takes] == [("DANCE_A_1", 5, 0.2, 10), ("DANCE_B_2", 0, 0.0, 10)]
+    _dance_take(src, "DANCE_C_3", n=10, start=0, end=10, song_frames=10, seed=2)
+    takes = import_dance_melody(src, out, val_takes=["DANCE_C_3"], test_takes=["DANCE_B_2"])
+    assert [(t["take"], t["start_position"], t["offset_seconds"], t["n_frames"], t["split"]) for t in takes] == [
+        ("DANCE_A_1", 5, 0.2, 10, "train"), ("DANCE_B_2", 0, 0.0, 10, "test"), ("DANCE_C_3", 0, 0.0, 10, "val")]
     for name, skel, center, song, start in (("DANCE_A_1", skel_a, center_a, song_a, 5), ("DANCE_B_2", skel_b, center_b, song_b, 0)):
         motion = open_feature(out, name, "keypoints3d_25fps")
         assert motion.shape == (10, 72) and motion.dtype == np.float32
@@ -69,14 +75,84 @@ def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
         assert sr == SR and wav.shape == (400, 2)  # 10 frames / 25 fps * 1000 Hz, stereo kept
         np.testing.assert_array_equal(wav, song[start * 40 : start * 40 + 400])
     m = _meta(out, "keypoints3d_25fps")
-    assert m["fps"] == 25 and m["kind"] == "keypoints" and m["dims"] == 72
+    assert m["fps"] == 25 and m["kind"] == "keypoints" and m["dims"] == 72 and m["settings"]["scaled"] is False
     assert m["columns"][:4] == ["j0_x", "j0_y", "j0_z", "j1_x"] and m["columns"][-3:] == ["center_x", "center_y", "center_z"]
-    assert _splits(out) == {"train": ["DANCE_A_1"], "val": [], "test": ["DANCE_B_2"]}
+    assert _splits(out) == {"train": ["DANCE_A_1"], "val": ["DANCE_C_3"], "test": ["DANCE_B_2"]}
     assert not (out / "speakers.json").exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["DANCE_A_1.keypoints3d_25fps.npy", "DANCE_A_1.wav", "DANCE_B_2.keypoints3d_25fps.npy", "DANCE_B_2.wav", "keypoints3d_25fps.meta.json"]
+        [f"DANCE_{t}.{ext}" for t in ("A_1", "B_2", "C_3") for ext in ("keypoints3d_25fps.npy", "wav")] + ["keypoints3d_25fps.meta.json"]
         + [f"base_filenames_{s}.txt" for s in ("train", "val", "test")]
     )
+
+
+def test_dance_melody_chooses_splits_when_none_are_named(tmp_path):
+    """Without --val_takes/--test_takes the takes are shuffled into train/val/test (one each at least), like prepare."""
+    src = tmp_path / "src"
+    names = [f"DANCE_X_{i}" for i in range(5)]
+    for i, name in enumerate(names):
+        _dance_take(src, name, n=4, start=0, end=4, song_frames=4, seed=i)
+    splits = _splits_of_import(src, tmp_path / "a")
+    assert len(splits["val"]) == 1 and len(splits["test"]) == 1 and len(splits["train"]) == 3
+    assert sorted(sum(splits.values(), [])) == names
+    assert _splits_of_import(src, tmp_path / "b") == splits  # seeded: the same every time
+    assert any(_splits_of_import(src, tmp_path / f"s{seed}", seed=seed) != splits for seed in range(1, 6))
+    named = _splits_of_import(src, tmp_path / "c", val_takes=["DANCE_X_0"])  # the unnamed test split is still chosen
+    assert named["val"] == ["DANCE_X_0"] and len(named["test"]) == 1 and "DANCE_X_0" not in named["train"] + named["test"]
+
+
+def _splits_of_import(src, out, **kw):
+    import_dance_melody(src, out, **kw)
+    return _splits(out)
+
+
+def test_dance_melody_too_few_takes_says_what_is_needed(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    _dance_take(src, "DANCE_A_1", n=4, start=0, end=4, song_frames=4)
+    _dance_take(src, "DANCE_B_2", n=4, start=0, end=4, song_frames=4, seed=1)
+    with pytest.raises(MotionlabError, match=r"cannot choose the val and test takes: 2 takes .* at least 3 are needed.*--val_takes/--test_takes"):
+        import_dance_melody(src, out)
+    with pytest.raises(MotionlabError, match=r"cannot choose the test takes"):
+        import_dance_melody(src, out, val_takes=["DANCE_A_1"])
+    assert not out.exists()  # refused before anything was written
+
+
+def test_import_cli_dance_melody_without_split_flags(tmp_path, capsys):
+    from motionlab.cli import main
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    for i in range(3):
+        _dance_take(src, f"DANCE_Y_{i}", n=4, start=0, end=4, song_frames=4, seed=i)
+    assert main(["import", "dance_melody", str(src), str(out)]) == 0
+    splits = _splits(out)
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [1, 1, 1]
+    assert f"val: {splits['val'][0]}, test: {splits['test'][0]}" in capsys.readouterr().out
+
+
+def test_reimport_raw_arrays_makes_the_old_scaler_stale(tmp_path, capsys):
+    """Defect: re-importing raw arrays kept the old scaler, so `extract scale` said "already scaled"
+    over raw arrays and generation inverted them with a stale scaler."""
+    from motionlab.cli import main
+    from motionlab.feature_extraction.scalers import load_scaler_if_any
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    skel = {f"DANCE_Z_{i}": _dance_take(src, f"DANCE_Z_{i}", n=6, start=0, end=6, song_frames=6, seed=i)[:2] for i in range(3)}
+    feature = "keypoints3d_25fps"
+    import_dance_melody(src, out)
+    assert main(["extract", "scale", str(out)]) == 0
+    assert f"{feature}: scaled (3 sequences)" in capsys.readouterr().out
+    import_dance_melody(src, out)  # raw arrays again, into the same folder
+    assert _meta(out, feature)["settings"]["scaled"] is False
+    with pytest.raises(MotionlabError, match=rf"{feature}\.scaler\.npz: stale: .*re-run `motionlab extract scale {out}`"):
+        DataFolder(out).scaler(feature)
+    with pytest.raises(MotionlabError, match="stale"):
+        load_scaler_if_any(out, feature)  # what generation calls
+    assert main(["extract", "scale", str(out)]) == 0
+    assert f"{feature}: rescaled" in capsys.readouterr().out
+    df = DataFolder(out)
+    for take, (s, c) in skel.items():
+        np.testing.assert_allclose(df.scaler(feature).inverse_transform(df.open_feature(take, feature)), np.concatenate([s.reshape(6, 69), c], 1), atol=1e-4)
+    assert main(["extract", "scale", str(out)]) == 0
+    assert f"{feature}: already scaled" in capsys.readouterr().out
 
 
 def test_dance_melody_validation_errors_write_nothing(tmp_path):
@@ -108,8 +184,8 @@ def test_dance_melody_real_takes(tmp_path, real_data):
         for f in ("skeletons.json", "audio.mp3", "config.json"):
             assert (src / take / f).is_file(), f"real data file missing: {src / take / f}"
     out = tmp_path / "dance"
-    takes = {t["take"]: t for t in import_dance_melody(src, out)}
-    assert set(takes) == set(REAL_TAKES)
+    takes = {t["take"]: t for t in import_dance_melody(src, out)}  # no split flags: splits are chosen
+    assert set(REAL_TAKES) <= set(takes)  # the folder may hold more takes than these four
     for take, (start, n) in REAL_TAKES.items():
         t = takes[take]
         assert (t["start_position"], t["n_frames"], t["offset_seconds"]) == (start, n, start / 25)
@@ -124,7 +200,9 @@ def test_dance_melody_real_takes(tmp_path, real_data):
         if start > 0:  # the comparison can tell a one-frame offset error apart
             shifted = song[first - sr // 25 : first - sr // 25 + len(cut)]
             assert np.abs(cut - shifted).max() > 1e-2
-    assert _splits(out)["train"] == sorted(REAL_TAKES)
+    splits = _splits(out)
+    assert sorted(sum(splits.values(), [])) == sorted(takes)
+    assert splits["val"] and splits["test"] and splits["train"]  # never an empty split that training trips over
     _no_temp_files(out)
 
 
@@ -198,8 +276,18 @@ def test_pats_split_column_alias_and_errors(tmp_path):
     src, out = tmp_path / "data", tmp_path / "out"
     _pats_interval(src / "processed" / "s" / "7.h5", 3, 3, 0)
     _write_csv(src / "cmu_intervals_df.csv", ["interval_id", "speaker", "split"], [["7", "s", "dev"]])
-    assert import_pats(src, out, pose_keys=("pose/data", "pose/normalize")) == {"7": "val"}
+    with pytest.raises(MotionlabError, match=r"cmu_intervals_df\.csv: the published splits .* train split would be empty"):
+        import_pats(src, out, pose_keys=("pose/data", "pose/normalize"), allow_empty_splits=True)
+    assert not out.exists()
+    _pats_interval(src / "processed" / "s" / "6.h5", 3, 3, 2)
+    _write_csv(src / "cmu_intervals_df.csv", ["interval_id", "speaker", "split"], [["6", "s", "train"], ["7", "s", "dev"]])
+    with pytest.raises(MotionlabError, match=r"cmu_intervals_df\.csv: .*the test split would be empty.*--allow_empty_splits"):
+        import_pats(src, out, pose_keys=("pose/data", "pose/normalize"))
+    assert not out.exists()  # checked before anything is written
+    assert import_pats(src, out, pose_keys=("pose/data", "pose/normalize"), allow_empty_splits=True) == {"6": "train", "7": "val"}
+    assert _splits(out) == {"train": ["6"], "val": ["7"], "test": []}
     assert open_feature(out, "7", "pose_data").shape == (3, 104)
+    (src / "processed" / "s" / "6.h5").unlink()
 
     _pats_interval(src / "processed" / "s" / "8.h5", 3, 3, 1, text=False)
     _write_csv(src / "cmu_intervals_df.csv", ["interval_id", "speaker", "split"], [["7", "s", "train"], ["8", "s", "train"]])
@@ -270,7 +358,10 @@ def test_sdt_sample_rate_split_alias_and_errors(tmp_path):
     _sdt_clip(src / "a.npz", 0, sr=22050)
     _sdt_clip(src / "b.npz", 1)
     _write_csv(src / "clips.csv", ["npz_fn", "split", "speaker"], [["a.npz", "val", "oliver"], ["b.npz", "train", "oliver"]])
-    assert import_sdt(src, tmp_path / "out", audio_sr=8000) == {"a": "val", "b": "train"}
+    with pytest.raises(MotionlabError, match=r"oliver: the published splits .* the test split would be empty"):
+        import_sdt(src, tmp_path / "out", audio_sr=8000)
+    assert not (tmp_path / "out").exists()
+    assert import_sdt(src, tmp_path / "out", audio_sr=8000, allow_empty_splits=True) == {"a": "val", "b": "train"}
     assert sf.info(str(tmp_path / "out" / "a.wav")).samplerate == 22050  # stored rate wins
     assert sf.info(str(tmp_path / "out" / "b.wav")).samplerate == 8000  # else the argument
 

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motionlab.feature_extraction.meta import write_feature_meta
-from motionlab.feature_extraction.scalers import StandardScaler, scaler_path
-from motionlab.utils.io import save_npy, write_text
+from motionlab.datafolder import DataFolder
 
 AUDIO, MOTION = "demo_audio", "demo_motion"
 FPS = 20
@@ -63,12 +61,9 @@ def make_demo_data(out_dir, n_sequences: int = 24, seconds: float = 16.0, seed: 
     seqs = {s: _sequence(rng, dancer, seconds) for s in ids}
     n_val = max(1, n_sequences // 8)
     splits = {"train": ids[: n_sequences - 2 * n_val], "val": ids[n_sequences - 2 * n_val : n_sequences - n_val], "test": ids[n_sequences - n_val :]}
+    df = DataFolder(out)
+    df.write_splits(splits)
     for k, (feature, columns) in enumerate(((AUDIO, ["beat", "onset"] + [f"band_{i}" for i in range(14)]), (MOTION, [f"j{j}_{c}" for j in range(4) for c in "xyz"]))):
-        scaler = StandardScaler.fit(seqs[s][k] for s in splits["train"])
-        for s in ids:
-            save_npy(out / f"{s}.{feature}.npy", scaler.transform(seqs[s][k]))
-        scaler.save(scaler_path(out, feature))
-        write_feature_meta(out, feature, FPS, columns, {"generator": "motionlab.datasets.demo_data", "seed": seed, "scaled": True}, kind="demo")
-    for split, names in splits.items():
-        write_text(out / f"base_filenames_{split}.txt", "\n".join(names) + "\n")
+        settings = {"generator": "motionlab.datasets.demo_data", "seed": seed}
+        df.write_feature(feature, {s: seqs[s][k] for s in ids}, fps=FPS, columns=columns, settings=settings, kind="demo", scale=True)
     return out

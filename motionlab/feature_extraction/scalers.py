@@ -1,7 +1,8 @@
 """Per-feature standardisation saved as plain arrays (``<feature>.scaler.npz``: mean, scale).
 
 Fit on the train split only; ``prepare`` applies it, generation inverts it. No pickle: loading a
-data folder never executes code.
+data folder never executes code. Where the file lives and the record of which arrays it scaled
+belong to :class:`motionlab.datafolder.DataFolder`; this module is the arithmetic.
 """
 
 from __future__ import annotations
@@ -13,11 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import save_npy, save_npz
-
-
-def scaler_path(data_dir, feature: str) -> Path:
-    return Path(data_dir) / f"{feature}.scaler.npz"
+from motionlab.utils.io import save_npz
 
 
 @dataclass
@@ -62,17 +59,8 @@ class StandardScaler:
             raise MotionlabError(f"{path}: not a motionlab scaler (expected an .npz with 'mean' and 'scale'): {e}") from None
 
 
-def write_scaled(data_dir, feature: str, arrays: dict[str, np.ndarray], train_ids) -> list[str]:
-    """Fit a scaler on the train sequences' arrays (all of them when none is train), save it and the
-    scaled ``<seq>.<feature>.npy`` arrays atomically; returns the file names written."""
-    train = [arrays[q] for q in train_ids if q in arrays] or list(arrays.values())
-    scaler = StandardScaler.fit(train)
-    scaler.save(scaler_path(data_dir, feature))
-    for q, a in arrays.items():
-        save_npy(Path(data_dir) / f"{q}.{feature}.npy", scaler.transform(a))
-    return [scaler_path(data_dir, feature).name] + [f"{q}.{feature}.npy" for q in arrays]
-
-
 def load_scaler_if_any(data_dir, feature: str) -> StandardScaler | None:
-    p = scaler_path(data_dir, feature)
-    return StandardScaler.load(p) if p.exists() else None
+    """``DataFolder(data_dir).scaler(feature)``, for callers without a DataFolder (refuses stale scalers)."""
+    from motionlab.datafolder import DataFolder
+
+    return DataFolder(data_dir).scaler(feature)

@@ -12,31 +12,28 @@ from pathlib import Path
 
 import numpy as np
 
-from motionlab.feature_extraction.meta import meta_path, read_feature_meta
-from motionlab.feature_extraction.prepare import AUDIO_EXTENSIONS, read_manifest
+from motionlab.datafolder import DataFolder
 from motionlab.utils.errors import MotionlabError
 
 
+def _folder(data_dir) -> DataFolder:
+    return data_dir if isinstance(data_dir, DataFolder) else DataFolder(data_dir)
+
+
 def _meta(data_dir, feature: str) -> dict:
-    meta_file = meta_path(data_dir, feature)
-    if not meta_file.exists():
-        raise MotionlabError(f"{meta_file}: missing; BVH/video output needs to know how '{feature}' was made (prepare the data with `motionlab prepare`)")
-    return read_feature_meta(data_dir, feature)
+    df = _folder(data_dir)
+    if not df.meta_path(feature).exists():
+        raise MotionlabError(f"{df.meta_path(feature)}: missing; BVH/video output needs to know how '{feature}' was made (prepare the data with `motionlab prepare`)")
+    return df.meta(feature)
 
 
 def load_pipeline(data_dir, feature: str):
-    from motionlab.feature_extraction.motion import MotionPipeline
-
-    meta = _meta(data_dir, feature)
-    name = meta.get("settings", {}).get("pipeline")
-    if meta.get("kind") != "motion" or not name:
-        raise MotionlabError(f"{meta_path(data_dir, feature)}: '{feature}' is not a BVH motion feature (kind {meta.get('kind')!r}); --generate_bvh needs one")
-    return MotionPipeline.load(Path(data_dir) / name)
+    """The BVH feature's motion pipeline (``DataFolder.pipeline``)."""
+    return _folder(data_dir).pipeline(feature)
 
 
 def sequence_info(data_dir, seq: str) -> dict:
-    manifest = read_manifest(data_dir) or {}
-    return manifest.get("sequences", {}).get(seq, {})
+    return _folder(data_dir).sequence_info(seq)
 
 
 def write_bvh(data_dir, feature: str, features: np.ndarray, path, seq: str | None = None) -> Path:
@@ -67,19 +64,12 @@ def positions_and_bones(data_dir, feature: str, features: np.ndarray, seq: str |
         if traj:  # joints relative to a root trajectory stored in the last columns
             pos = pos + features[:, None, J * D : J * D + traj]
         return pos, st.get("edges"), "y"
-    raise MotionlabError(f"{meta_path(data_dir, feature)}: cannot draw a '{kind}' feature as a skeleton (expected a motion or keypoints feature)")
+    raise MotionlabError(f"{_folder(data_dir).meta_path(feature)}: cannot draw a '{kind}' feature as a skeleton (expected a motion or keypoints feature)")
 
 
 def audio_for(data_dir, seq: str) -> tuple[Path | None, float]:
-    """The audio file of a sequence and the time in it where the sequence starts."""
-    info = sequence_info(data_dir, seq)
-    if info.get("audio") and Path(info["audio"]).exists():
-        return Path(info["audio"]), float(info.get("audio_start", 0.0))
-    for ext in AUDIO_EXTENSIONS:
-        p = Path(data_dir) / f"{seq}{ext}"
-        if p.exists():
-            return p, 0.0
-    return None, 0.0
+    """The audio file of a sequence and the time in it where the sequence starts (``DataFolder.audio_for``)."""
+    return _folder(data_dir).audio_for(seq)
 
 
 def write_video(data_dir, feature: str, features: np.ndarray, path, seq: str | None = None, audio_path=None, audio_start: float = 0.0) -> Path:
@@ -95,7 +85,6 @@ def write_video(data_dir, feature: str, features: np.ndarray, path, seq: str | N
 def audio_features_for_file(data_dir, feature: str, audio_file) -> np.ndarray:
     """Extract an audio feature from a new file with the training settings and scaler."""
     from motionlab.feature_extraction.audio import AudioFeatureSettings, extract_audio_file
-    from motionlab.feature_extraction.scalers import load_scaler_if_any
 
     meta = _meta(data_dir, feature)
     if meta.get("kind") != "audio":
@@ -104,5 +93,5 @@ def audio_features_for_file(data_dir, feature: str, audio_file) -> np.ndarray:
         raise MotionlabError(f"input '{feature}' was not extracted by motionlab from audio files ({meta.get('settings', {}).get('source')}), so new audio cannot be processed the same way")
     settings = {k: v for k, v in meta["settings"].items() if k in AudioFeatureSettings.__dataclass_fields__}
     feats, _ = extract_audio_file(audio_file, AudioFeatureSettings.from_dict(settings))
-    scaler = load_scaler_if_any(data_dir, feature)
+    scaler = _folder(data_dir).scaler(feature)
     return scaler.transform(feats) if scaler is not None else feats

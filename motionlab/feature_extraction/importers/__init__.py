@@ -1,23 +1,28 @@
 """Importers of published dataset layouts into the standard data folder.
 
 Each importer reads one layout (Dance with Melody, PATS, Speech Drives Templates), validates it
-up front (a missing key or a wrong shape names the file, the expected and the found) and writes
-``<seq>.<feature>.npy``, split files, ``<feature>.meta.json`` and ``speakers.json`` atomically,
-so an interrupted import never leaves a half-written file. The shared helpers live here.
+up front (a missing key or a wrong shape names the file, the expected and the found, and
+the splits are checked) and writes ``<seq>.<feature>.npy``, split files, ``<feature>.meta.json``
+and ``speakers.json`` through :class:`~motionlab.datafolder.DataFolder`, atomically, so an
+interrupted import never leaves a half-written file. Arrays are written raw (any old scaler of
+the feature is removed); ``motionlab extract scale`` standardises them. The shared helpers live here.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
+from motionlab.datafolder import SPLITS, DataFolder
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import atomic_path, write_json, write_text
+from motionlab.utils.io import atomic_path
 
-SPLITS = ("train", "val", "test")
+log = logging.getLogger(__name__)
+
 # Published split names -> ours. SDT's "idle" rows are the gap between train and val: dropped.
 SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "val", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 SKIPPED_SPLITS = {"idle"}
@@ -31,14 +36,6 @@ def normalise_split(value: str, where: str) -> str | None:
     if v not in SPLIT_ALIASES:
         raise MotionlabError(f"{where}: unknown split {value!r}; expected one of train, dev/val, test (or idle, which is skipped)")
     return SPLIT_ALIASES[v]
-
-
-def check_seq_id(seq: str, where: str) -> str:
-    """Sequence ids become file names and split-file lines: refuse ones that cannot round-trip."""
-    seq = str(seq).strip()
-    if not seq or any(c in seq for c in "/\\\n\r\t ") or seq.startswith("#"):
-        raise MotionlabError(f"{where}: sequence id {seq!r} cannot be used as a file name (expected no slashes, spaces or leading '#')")
-    return seq
 
 
 def find_column(fieldnames: Iterable[str], candidates: Iterable[str], path, what: str, required: bool = True) -> str | None:
@@ -63,14 +60,31 @@ def read_csv_rows(path) -> tuple[list[str], list[dict]]:
         raise MotionlabError(f"{path}: index csv not found") from None
 
 
-def write_index(out_dir, splits: Mapping[str, str], speakers: Mapping[str, str] | None = None) -> None:
-    """Write the three split files (empty ones too, so readers find them) and speakers.json."""
-    out_dir = Path(out_dir)
-    for split in SPLITS:
-        names = [s for s, sp in splits.items() if sp == split]
-        write_text(out_dir / f"base_filenames_{split}.txt", "".join(n + "\n" for n in names))
+def split_lists(split_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """sequence id -> split  to  split -> sequence ids (in the given order)."""
+    return {sp: [q for q, s in split_of.items() if s == sp] for sp in SPLITS}
+
+
+def check_index(out_dir, split_of: Mapping[str, str], source, allow_empty: bool) -> dict[str, list[str]]:
+    """Check the published splits before anything is written: train must have sequences, and
+    val/test too unless ``allow_empty`` (then an empty one is logged as a warning)."""
+    lists = split_lists(split_of)
+    try:
+        DataFolder(out_dir).check_splits(lists, allow_empty=allow_empty)
+    except MotionlabError as e:
+        raise MotionlabError(f"{source}: the published splits of the imported sequences do not suit training: {e} (pass --allow_empty_splits to import anyway)") from None
+    for sp in ("val", "test"):
+        if not lists[sp]:
+            log.warning("%s: the %s split is empty (allowed by --allow_empty_splits)", source, sp)
+    return lists
+
+
+def write_index(out_dir, split_of: Mapping[str, str], speakers: Mapping[str, str] | None = None, *, allow_empty: bool = False) -> None:
+    """Write the split files (through DataFolder.write_splits) and speakers.json."""
+    df = DataFolder(out_dir)
+    df.write_splits(split_lists(split_of), allow_empty=allow_empty)
     if speakers:
-        write_json(out_dir / "speakers.json", {s: speakers[s] for s in splits if s in speakers})
+        df.write_speakers({s: speakers[s] for s in split_of if s in speakers})
 
 
 def write_wav(path, audio: np.ndarray, sr: int, subtype: str = "FLOAT") -> None:

@@ -11,13 +11,16 @@ def main(argv) -> int:
     p = argparse.ArgumentParser(prog="motionlab import", description=__doc__)
     sub = p.add_subparsers(dest="layout", required=True)
     d = sub.add_parser("dance_melody", help="Dance with Melody takes (skeletons.json, audio.mp3, config.json)")
-    d.add_argument("--val_takes", default="", help="comma-separated take names for the val split")
-    d.add_argument("--test_takes", default="", help="comma-separated take names for the test split")
+    d.add_argument("--val_takes", default="", help="comma-separated take names for the val split (default: chosen with --seed)")
+    d.add_argument("--test_takes", default="", help="comma-separated take names for the test split (default: chosen with --seed)")
+    d.add_argument("--seed", type=int, default=0, help="shuffles the takes into the splits nobody named")
     pa = sub.add_parser("pats", help="PATS h5 intervals + split csv")
     pa.add_argument("--split_csv", default=None)
     pa.add_argument("--speakers", default="", help="comma-separated speakers to import (default all)")
     sd = sub.add_parser("sdt", help="Speech Drives Templates npz clips + csv index")
     sd.add_argument("--audio_sr", type=int, default=16000, help="sample rate of the npz audio when it records none")
+    for sp in (pa, sd):
+        sp.add_argument("--allow_empty_splits", action="store_true", help="import even when the published val or test split has no imported sequence (a warning)")
     for sp in (d, pa, sd):
         sp.add_argument("src", help="source folder")
         sp.add_argument("out", help="data folder to write")
@@ -26,17 +29,18 @@ def main(argv) -> int:
     if args.layout == "dance_melody":
         from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
 
-        takes = import_dance_melody(args.src, args.out, val_takes=split(args.val_takes), test_takes=split(args.test_takes))
-        print(f"motionlab: imported {len(takes)} takes into {args.out}; next: motionlab extract audio {args.out} --fps 25 && motionlab extract scale {args.out}")
+        takes = import_dance_melody(args.src, args.out, val_takes=split(args.val_takes), test_takes=split(args.test_takes), seed=args.seed)
+        chosen = ", ".join(f"{sp}: {' '.join(t['take'] for t in takes if t['split'] == sp)}" for sp in ("val", "test"))
+        print(f"motionlab: imported {len(takes)} takes into {args.out} ({chosen}); next: motionlab extract audio {args.out} --fps 25 && motionlab extract scale {args.out}")
     elif args.layout == "pats":
         from motionlab.feature_extraction.importers.pats import import_pats
 
-        done = import_pats(args.src, args.out, split_csv=args.split_csv, speakers=split(args.speakers) or None)
+        done = import_pats(args.src, args.out, split_csv=args.split_csv, speakers=split(args.speakers) or None, allow_empty_splits=args.allow_empty_splits)
         print(f"motionlab: imported {len(done)} intervals into {args.out}; next: motionlab extract scale {args.out}")
     elif args.layout == "sdt":
         from motionlab.feature_extraction.importers.sdt import import_sdt
 
-        done = import_sdt(args.src, args.out, audio_sr=args.audio_sr)
+        done = import_sdt(args.src, args.out, audio_sr=args.audio_sr, allow_empty_splits=args.allow_empty_splits)
         print(f"motionlab: imported {len(done)} clips into {args.out}; next: motionlab extract audio {args.out} --fps 15 && motionlab extract scale {args.out}")
     else:  # argparse already refuses other names
         raise MotionlabError(f"unknown layout {args.layout}")

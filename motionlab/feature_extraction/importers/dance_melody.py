@@ -17,11 +17,11 @@ from typing import Iterable
 
 import numpy as np
 
-from motionlab.feature_extraction.importers import check_seq_id, write_index, write_wav
+from motionlab.datafolder import DataFolder, check_seq_id, feature_name
+from motionlab.feature_extraction.importers import split_lists, write_wav
 from motionlab.feature_extraction.keypoints import keypoint_columns, keypoints_to_features
-from motionlab.feature_extraction.meta import write_feature_meta
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import read_json, save_npy
+from motionlab.utils.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ TAKE_FILES = ("skeletons.json", "audio.mp3", "config.json")
 
 
 def motion_feature_name(fps: float) -> str:
-    return f"keypoints3d_{fps:g}fps"
+    return feature_name("keypoints3d", fps)
 
 
 def _require(obj, keys, path: Path):
@@ -120,6 +120,32 @@ def find_takes(src_dir) -> list[Path]:
     return takes
 
 
+def choose_splits(names: Iterable[str], val_takes: Iterable[str] = (), test_takes: Iterable[str] = (), seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1, where="") -> dict[str, str]:
+    """take -> split. Named val/test takes are kept; a split nobody named is filled like ``prepare``
+    does (shuffled with ``seed``, round(fraction x takes), at least one), from the other takes."""
+    from motionlab.feature_extraction.prepare.splits import assign_takes
+
+    names, val_takes, test_takes = list(names), set(val_takes), set(test_takes)
+    unknown = (val_takes | test_takes) - set(names)
+    if unknown:
+        raise MotionlabError(f"{where}: val/test takes {sorted(unknown)} not found; found takes {sorted(names)}")
+    both = val_takes & test_takes
+    if both:
+        raise MotionlabError(f"{where}: takes {sorted(both)} named in both --val_takes and --test_takes")
+    split_of = {t: "test" if t in test_takes else "val" if t in val_takes else "train" for t in names}
+    rest = [t for t in names if split_of[t] == "train"]
+    fill_val, fill_test = (0.0 if val_takes else val_fraction), (0.0 if test_takes else test_fraction)
+    if fill_val or fill_test:
+        try:
+            split_of.update(assign_takes(rest, fill_val, fill_test, seed))
+        except MotionlabError as e:
+            raise MotionlabError(
+                f"{where}: cannot choose the {' and '.join(sp for sp, f in (('val', fill_val), ('test', fill_test)) if f)} takes: {e}. "
+                "Dance with Melody has no published split: import at least 3 takes, or name them with --val_takes/--test_takes"
+            ) from None
+    return split_of
+
+
 def import_dance_melody(
     src_dir,
     out_dir,
@@ -127,34 +153,32 @@ def import_dance_melody(
     val_takes: Iterable[str] = (),
     test_takes: Iterable[str] = (),
     wav_subtype: str = "FLOAT",
+    seed: int = 0,
 ) -> list[dict]:
     """Import every take under ``src_dir`` into ``out_dir``; returns one dict per take.
 
-    Takes go to the train split unless named in ``val_takes``/``test_takes`` (the layout has no
-    split of its own). Each returned dict has ``take``, ``start_position``, ``end_position``,
-    ``offset_seconds`` (song time of motion frame 0), ``n_frames``, ``sr`` and ``n_samples``.
-    The wav keeps the song's rate and channels; FLOAT keeps the decoded samples exact.
+    The layout has no split of its own: takes named in ``val_takes``/``test_takes`` go there and
+    a split nobody named is chosen like ``prepare`` does (takes shuffled with ``seed``, at least
+    one each; 3 takes are needed). Each returned dict has ``take``, ``start_position``,
+    ``end_position``, ``offset_seconds`` (song time of motion frame 0), ``n_frames``, ``sr``,
+    ``n_samples`` and ``split``. The wav keeps the song's rate and channels; FLOAT keeps the
+    decoded samples exact.
     """
     import soundfile as sf
 
-    out_dir = Path(out_dir)
-    val_takes, test_takes = set(val_takes), set(test_takes)
+    df = DataFolder(out_dir)
     takes = [_read_take(d, fps) for d in find_takes(src_dir)]  # validate everything before writing
-    names = {t["take"] for t in takes}
-    unknown = (val_takes | test_takes) - names
-    if unknown:
-        raise MotionlabError(f"{src_dir}: val/test takes {sorted(unknown)} not found; found takes {sorted(names)}")
+    split_of = choose_splits([t["take"] for t in takes], val_takes, test_takes, seed, where=str(src_dir))
+    lists = df.check_splits(split_lists(split_of))
     feature = motion_feature_name(fps)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    splits, results = {}, []
+    motions, results = {}, []
     for t in takes:
         audio, sr = sf.read(str(t["audio_path"]), start=t["first_sample"], frames=t["n_samples"], dtype="float32", always_2d=False)
         if len(audio) != t["n_samples"]:
             raise MotionlabError(f"{t['audio_path']}: expected {t['n_samples']} samples from sample {t['first_sample']}, decoded {len(audio)}")
-        save_npy(out_dir / f"{t['take']}.{feature}.npy", t["motion"])
-        write_wav(out_dir / f"{t['take']}.wav", audio, sr, subtype=wav_subtype)
-        splits[t["take"]] = "test" if t["take"] in test_takes else "val" if t["take"] in val_takes else "train"
-        results.append({k: t[k] for k in ("take", "start_position", "end_position", "offset_seconds", "n_frames", "sr", "n_samples")})
+        write_wav(df.path / f"{t['take']}.wav", audio, sr, subtype=wav_subtype)
+        motions[t["take"]] = t["motion"]
+        results.append({**{k: t[k] for k in ("take", "start_position", "end_position", "offset_seconds", "n_frames", "sr", "n_samples")}, "split": split_of[t["take"]]})
     columns = keypoint_columns(N_JOINTS, 3) + ["center_x", "center_y", "center_z"]
     settings = {
         "source": "dance_with_melody",
@@ -167,6 +191,6 @@ def import_dance_melody(
         "trajectory_columns": 3,
         "edges": EDGES,
     }
-    write_feature_meta(out_dir, feature, fps, columns, settings, kind="keypoints")
-    write_index(out_dir, splits)
+    df.write_feature(feature, motions, fps=fps, columns=columns, settings=settings, kind="keypoints", scale=None)
+    df.write_splits(lists)
     return results

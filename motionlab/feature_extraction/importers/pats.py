@@ -19,9 +19,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from motionlab.datafolder import DataFolder, check_seq_id
 from motionlab.feature_extraction.importers import (
     as_float32_2d,
-    check_seq_id,
+    check_index,
     find_column,
     normalise_split,
     read_csv_rows,
@@ -29,9 +30,7 @@ from motionlab.feature_extraction.importers import (
     write_index,
 )
 from motionlab.feature_extraction.keypoints import keypoint_columns
-from motionlab.feature_extraction.meta import write_feature_meta
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import save_npy
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +158,15 @@ def import_pats(
     text_keys: Iterable[str] = ("text/bert",),
     speakers: Iterable[str] | None = None,
     skip_missing_intervals: bool = True,
+    allow_empty_splits: bool = False,
 ) -> dict[str, str]:
     """Import every interval h5 under ``src_dir`` (searched recursively) that the csv lists.
 
     ``speakers`` restricts to those speakers. Csv rows without an h5 file are skipped (PATS is
     downloaded per speaker); an h5 file the csv does not list is an error, since its split is
-    unknown. Returns interval id -> split.
+    unknown. The published splits are kept; an empty val or test split among the imported
+    intervals is an error unless ``allow_empty_splits`` (then a logged warning); an empty train
+    split always is. Returns interval id -> split.
     """
     src_dir = Path(src_dir)
     if not src_dir.is_dir():
@@ -198,24 +200,23 @@ def import_pats(
         for k, c in _read_interval(p, pose_keys, audio_keys, text_keys, load=False).items():
             if dims.setdefault(k, c) != c:
                 raise MotionlabError(f"{p}: '{k}' expected {dims[k]} columns like earlier intervals, found {c}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    splits, spk_map = {}, {}
+    split_of = {seq: index[seq][0] for seq in files}
+    check_index(out_dir, split_of, csv_path, allow_empty_splits)
+    df = DataFolder(out_dir)
     for seq, p in files.items():
         for k, a in _read_interval(p, pose_keys, audio_keys, text_keys).items():
-            save_npy(out_dir / f"{seq}.{k}.npy", a)
-        splits[seq], spk_map[seq] = index[seq][0], index[seq][1]
-    common = {"source": "pats", "src_dir": str(src_dir), "split_csv": str(csv_path)}
+            df.write_array(seq, k, a)  # one interval at a time: PATS does not fit in memory
+    common = {"source": "pats", "src_dir": str(src_dir), "split_csv": str(csv_path), "scaled": False}
     for key in pose_keys:
-        write_feature_meta(out_dir, feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y", "joints": N_JOINTS, "dims": 2}, kind="keypoints")
+        df.write_meta(feature_name(key), FPS, keypoint_columns(N_JOINTS, 2), {**common, "h5_key": key, "layout": "52 upper-body joints relative to the neck, reordered to joint-major x, y", "joints": N_JOINTS, "dims": 2}, kind="keypoints")
     for key in audio_keys:
         name = feature_name(key)
-        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key, "resampled": "linearly to the pose frames"}, kind="audio")
+        df.write_meta(name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key, "resampled": "linearly to the pose frames"}, kind="audio")
     for key in text_keys:
         name = feature_name(key)
-        write_feature_meta(out_dir, name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key}, kind="text")
-    write_index(out_dir, splits, spk_map)
+        df.write_meta(name, FPS, [f"{name}_{i}" for i in range(dims[name])], {**common, "h5_key": key}, kind="text")
+    write_index(out_dir, split_of, {seq: index[seq][1] for seq in files}, allow_empty=allow_empty_splits)
     skipped = sum(1 for s, (sp, spk) in index.items() if sp is not None and s not in files and (wanted is None or spk in wanted))
     if skipped:
         log.info("PATS: %d csv intervals had no h5 file (or are marked missing) and were skipped", skipped)
-    return splits
+    return split_of

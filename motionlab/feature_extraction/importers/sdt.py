@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from motionlab.datafolder import DataFolder, check_seq_id
 from motionlab.feature_extraction.importers import (
-    check_seq_id,
+    check_index,
     find_column,
     normalise_split,
     read_csv_rows,
@@ -28,9 +29,7 @@ from motionlab.feature_extraction.importers import (
     write_wav,
 )
 from motionlab.feature_extraction.keypoints import keypoint_columns, keypoints_to_features
-from motionlab.feature_extraction.meta import write_feature_meta
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import save_npy
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +137,13 @@ def import_sdt(
     csv_name: str | None = None,
     n_points: int = N_POINTS,
     wav_subtype: str = "FLOAT",
+    allow_empty_splits: bool = False,
 ) -> dict[str, str]:
     """Import SDT clips of one speaker folder, or of every speaker sub-folder, into ``out_dir``.
 
     ``audio_sr`` is used when the npz stores no rate (the published clips don't: 16 kHz).
-    Returns clip id -> split.
+    The published splits are kept; an empty val or test split is an error unless
+    ``allow_empty_splits`` (then a logged warning). Returns clip id -> split.
     """
     src_dir = Path(src_dir)
     if not src_dir.is_dir():
@@ -155,18 +156,19 @@ def import_sdt(
             clips[seq] = (npz, split, speaker)
     if not clips:
         raise MotionlabError(f"{src_dir}: the clip index lists no train/val/test clips")
-    for npz, _, _ in clips.values():  # validate every clip before writing anything
+    for npz, _, _ in clips.values():  # validate every clip and the splits before writing anything
         _read_clip(npz, audio_sr, n_points)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rates = set()
+    split_of = {s: c[1] for s, c in clips.items()}
+    check_index(out_dir, split_of, src_dir, allow_empty_splits)
+    df = DataFolder(out_dir)
+    rates, poses = set(), {}
     for seq, (npz, _, _) in clips.items():
         pose, audio, sr = _read_clip(npz, audio_sr, n_points)
         rates.add(sr)
         if abs(len(audio) / sr - len(pose) / fps) > 1.0 / fps:
             log.info("%s: audio %.3f s vs pose %.3f s", npz, len(audio) / sr, len(pose) / fps)
-        save_npy(out_dir / f"{seq}.{FEATURE}.npy", pose)
-        write_wav(out_dir / f"{seq}.wav", audio, sr, subtype=wav_subtype)
+        poses[seq] = pose
+        write_wav(df.path / f"{seq}.wav", audio, sr, subtype=wav_subtype)
     settings = {
         "source": "speech_drives_templates",
         "src_dir": str(src_dir),
@@ -177,6 +179,6 @@ def import_sdt(
         "joints": n_points,
         "dims": 2,
     }
-    write_feature_meta(out_dir, FEATURE, fps, keypoint_columns(n_points, 2), settings, kind="keypoints")
-    write_index(out_dir, {s: c[1] for s, c in clips.items()}, {s: c[2] for s, c in clips.items()})
-    return {s: c[1] for s, c in clips.items()}
+    df.write_feature(FEATURE, poses, fps=fps, columns=keypoint_columns(n_points, 2), settings=settings, kind="keypoints", scale=None)
+    write_index(out_dir, split_of, {s: c[2] for s, c in clips.items()}, allow_empty=allow_empty_splits)
+    return split_of
