@@ -79,6 +79,16 @@ _MIRROR_RULES: list[tuple[re.Pattern, Callable]] = [
 ]
 
 
+def joint_side(name: str) -> str | None:
+    """"left", "right" or None (centre) from a joint name, by the same conventions as mirroring
+    (LeftArm, left_hand, LHipJoint, L_Hip, l.hand, Hip_L, Arm_R_01)."""
+    for pattern, _ in _MIRROR_RULES:
+        m = pattern.search(name)
+        if m:
+            return "left" if m.group(m.lastindex or 0)[0] in "lL" else "right"
+    return None
+
+
 def mirror_pairs(names: Sequence[str], name_map: dict[str, str] | None = None) -> np.ndarray:
     """Index of each joint's left/right counterpart (itself for centre joints).
 
