@@ -279,7 +279,7 @@ class _Scene:
             ax = self.fig.add_axes((i / len(panels), 0.0, 1.0 / len(panels), top))
             camera = _Camera(pos, up_axis, fps, smoothing, scale, aspect=pw / (ph * top))
             self.panels.append(_Panel(ax, pos, bones, bone_sides, camera))
-            if label:
+            if label and top < 1.0:  # a frame too small for a title strip goes without
                 self.fig.text((i + 0.5) / len(panels), 1.0 - 0.5 * (1 - top), str(label), ha="center", va="center", fontsize=10)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
