@@ -301,7 +301,10 @@ class DataFolder:
         """Write ``<feature>.meta.json``. ``kind`` (audio, motion, keypoints, text, demo) tells generation
         how to use the feature; ``settings`` (JSON) lets the same extraction be repeated on new inputs."""
         columns = [str(c) for c in columns]
-        fps_tag(fps)  # validates
+        try:
+            fps_tag(fps)
+        except MotionlabError as e:
+            raise MotionlabError(f"{self.meta_path(feature)}: {e}") from None
         meta = {"feature": str(feature), "fps": float(fps), "dims": len(columns), "columns": columns, "settings": dict(settings or {}), "kind": str(kind)}
         path = self.meta_path(feature)
         write_json(path, meta)

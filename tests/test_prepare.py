@@ -121,6 +121,49 @@ def test_time_split_for_a_single_take(tmp_path):
     assert info["solo-val"]["audio_start"] == pytest.approx(7.0)
 
 
+def test_extract_audio_keeps_time_splits_and_mirrors(tmp_path):
+    """One step of prepare reuses the folder's splits, cutting each sequence like prepare did (a time
+    split's '-val'/'-test' pieces, mirrored copies) instead of rewriting the splits with whole takes."""
+    from motionlab.datafolder import DataFolder
+
+    write_take(tmp_path, "solo", 10)
+    prepare(tmp_path, settings(val_fraction=0.2, test_fraction=0.1, mirror=True), progress=False)
+    df = DataFolder(tmp_path)
+    before = df.splits()
+    assert before == {"train": ["solo", "solo-mirror"], "val": ["solo-val"], "test": ["solo-test"]}
+    prepare(tmp_path, settings(n_mels=8), steps=("audio",), progress=False)
+    assert DataFolder(tmp_path).splits() == before
+    whole = {q: np.load(tmp_path / f"{q}.audio_mel8_onset_beats_20fps.npy") for q in sum(before.values(), [])}
+    assert {q: len(a) for q, a in whole.items()} == {"solo": 140, "solo-mirror": 140, "solo-val": 40, "solo-test": 20}
+    scaler = DataFolder(tmp_path).scaler("audio_mel8_onset_beats_20fps")
+    from motionlab.feature_extraction.audio import extract_audio_file
+
+    pieces = np.concatenate([scaler.inverse_transform(whole[q]) for q in ("solo", "solo-val", "solo-test")])
+    take, _ = extract_audio_file(tmp_path / "solo.wav", settings(n_mels=8).audio_settings())
+    np.testing.assert_allclose(pieces, take[:200], atol=1e-3)  # each piece is its stretch of the take
+    np.testing.assert_array_equal(whole["solo"], whole["solo-mirror"])  # audio is not mirrored
+
+
+def test_split_mode_takes_needs_three_takes(tmp_path):
+    write_take(tmp_path, "a", 3)
+    write_take(tmp_path, "b", 3, seed=1)
+    with pytest.raises(MotionlabError, match=r"2 takes cannot make a train split plus 1 val and 1 test takes .* at least 3 are needed"):
+        prepare(tmp_path, settings(split_mode="takes"), progress=False)
+    assert not (tmp_path / "base_filenames_train.txt").exists()
+
+
+def test_prepared_scalers_record_their_arrays(takes):
+    from motionlab.datafolder import DataFolder
+
+    prepare(takes, settings(), progress=False)
+    df = DataFolder(takes)
+    name = "bvh_expmap_cr_20fps"
+    with np.load(df.scaler_path(name), allow_pickle=False) as z:
+        assert sorted(z["fit_sequences"]) == df.split("train") and sorted(z["sequences"]) == [f"take{i}" for i in range(4)]
+    assert df.scaler_state(name) == "current" and df.pipeline(name) is df.pipeline(name)  # loaded once
+    assert df.meta(name)["settings"]["scaled"] is True
+
+
 def test_bad_takes_are_reported_and_good_ones_kept(takes):
     (takes / "take1.bvh").write_text(HEADER + "MOTION\nFrames: 10\nFrame Time: 0.0333\n1 2 3\n")  # truncated
     write_take(takes, "take9", 5, audio_seconds=7.5)  # audio 2.5 s longer: warn and trim

@@ -90,8 +90,9 @@ def prepare(src, settings: PrepareSettings | None = None, *, steps=STEPS, jobs: 
 
 def _existing_segments(df: DataFolder, lengths: dict[str, int]) -> dict[str, Segment] | None:
     """The folder's splits as segments of the decoded takes (one step of prepare keeps them), or None
-    when there are none or they do not cover exactly these takes. Where prepare.json recorded a
-    sequence's take and frames (time splits, mirrored copies) those are used; else id = take."""
+    when there are none or a decoded take is in no split (new takes: split afresh). Sequences of
+    takes that failed to decode are left out (the summary names them). Where prepare.json recorded
+    a sequence's take and frames (time splits, mirrored copies) those are used; else id = take."""
     if not df.has_splits():
         return None
     info = (df.manifest() or {}).get("sequences") or {}
@@ -101,7 +102,7 @@ def _existing_segments(df: DataFolder, lengths: dict[str, int]) -> dict[str, Seg
             i = info.get(q, {})
             take = i.get("take", q)
             if take not in lengths:
-                return None
+                continue
             start = int(i.get("start_frame", 0))
             end = min(start + int(i.get("frames", lengths[take])), lengths[take])
             segments[q] = Segment(split, take, start, end, bool(i.get("mirrored", False)))
