@@ -17,47 +17,9 @@ from motionlab.datasets.base_dataset import BaseDataset
 from motionlab.dataspec import DataSpec
 from motionlab.options import add_bool_option, add_list_option
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import read_json
+from motionlab.datafolder import DataFolder
 
 log = logging.getLogger(__name__)
-
-def split_file(data_dir, split: str) -> Path:
-    return Path(data_dir) / f"base_filenames_{split}.txt"
-
-
-def read_split(data_dir, split: str) -> list[str]:
-    """Sequence ids of a split (one a line, blank lines and #comments ignored)."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise MotionlabError(f"data folder {data_dir} does not exist (run `motionlab prepare` or `motionlab make-demo-data`)")
-    f = split_file(data_dir, split)
-    if not f.exists():
-        raise MotionlabError(f"{f}: split file missing (expected one sequence id per line)")
-    return [line.strip() for line in f.read_text().splitlines() if line.strip() and not line.startswith("#")]
-
-
-def feature_path(data_dir, seq: str, feature: str) -> Path:
-    return Path(data_dir) / f"{seq}.{feature}.npy"
-
-
-def open_feature(data_dir, seq: str, feature: str, check_finite: bool = True) -> np.ndarray:
-    """Memory-map one feature array, checking it is a finite rank-2 array."""
-    path = feature_path(data_dir, seq, feature)
-    if not path.exists():
-        raise MotionlabError(f"{path}: missing: sequence '{seq}' is listed in a split but has no '{feature}' feature file")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:
-        raise MotionlabError(f"{path}: not a numeric .npy array ({e})") from None
-    if arr.ndim != 2:
-        raise MotionlabError(f"{path}: expected a rank-2 array (frames x features), found shape {arr.shape}")
-    if check_finite and arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise MotionlabError(f"{path}: contains {int(bad.sum())} NaN/inf values (first at frame {r}, column {c})")
-    return arr
-
 
 def window_starts(length: int, lengths: list[int], offsets: list[int], hop: int) -> range:
     """Valid window starts for a sequence of ``length`` frames (see module docstring)."""
@@ -85,13 +47,14 @@ class MultimodalDataset(BaseDataset):
     def __init__(self, opt, split: str | None = "train"):
         super().__init__(opt, split)
         self.data_dir = Path(opt.data_dir)
+        self.folder = DataFolder(self.data_dir)
         self.inputs, self.outputs = list(opt.input_modalities), list(opt.output_modalities)
         self.modalities = self.inputs + self.outputs
         self.lengths, self.offsets = self._window_spec(opt)
         if opt.window_hop < 1:
             raise MotionlabError(f"--window_hop must be >= 1, got {opt.window_hop}")
 
-        self.sequences = read_split(self.data_dir, split) if split is not None else []
+        self.sequences = self.folder.split(split) if split is not None else []
         names = list(dict.fromkeys(self.modalities))  # a modality may be both input and output
         self.speaker_names, self._speaker_labels = self._read_speakers()
         speaker_of = {s: self.speaker_names.index(str(self._speaker_labels[s])) for s in self.sequences} if self.speaker_names else {}
@@ -99,10 +62,10 @@ class MultimodalDataset(BaseDataset):
         self.seq_ids, self.seq_lengths, self.seq_speakers = [], [], []
         starts, skipped = [], []
         for seq in self.sequences:
-            arrays = {n: open_feature(self.data_dir, seq, n, opt.check_finite) for n in names}
+            arrays = {n: self.folder.open_feature(seq, n, opt.check_finite) for n in names}
             for n, a in arrays.items():
                 if dims.setdefault(n, a.shape[1]) != a.shape[1]:
-                    raise MotionlabError(f"{feature_path(self.data_dir, seq, n)}: has {a.shape[1]} features, other sequences have {dims[n]}")
+                    raise MotionlabError(f"{self.folder.feature_path(seq, n)}: has {a.shape[1]} features, other sequences have {dims[n]}")
             length = self._common_length(seq, arrays, opt.fix_lengths)
             seq_starts = window_starts(length, self.lengths, self.offsets, opt.window_hop)
             if len(seq_starts) == 0:
@@ -131,18 +94,17 @@ class MultimodalDataset(BaseDataset):
             return self.feature_dims
         dims = {}
         for name in dict.fromkeys(self.modalities):
-            path = next(iter(sorted(self.data_dir.glob(f"*.{name}.npy"))), None)
-            if path is None:
-                raise MotionlabError(f"{self.data_dir}: no '{name}' feature arrays (*.{name}.npy)")
-            dims[name] = int(np.load(path, mmap_mode="r").shape[1])
+            seqs = self.folder.feature_sequences(name)
+            if not seqs:
+                raise MotionlabError(f"{self.data_dir}: no '{name}' feature arrays (<seq>.{name}.npy)")
+            dims[name] = int(self.folder.open_feature(seqs[0], name, check_finite=False).shape[1])
         self.feature_dims = dims
         return dims
 
     def _fps(self) -> float | None:
         for name in self.outputs + self.inputs:
-            meta = self.data_dir / f"{name}.meta.json"
-            if meta.exists():
-                return float(read_json(meta).get("fps"))
+            if self.folder.meta_path(name).exists():
+                return float(self.folder.meta(name)["fps"])
         return None
 
     def data_spec(self) -> DataSpec:
@@ -186,17 +148,14 @@ class MultimodalDataset(BaseDataset):
         return shortest
 
     def _read_speakers(self):
-        path = self.data_dir / "speakers.json"
-        if not path.exists():
+        """(sorted labels, sequence id -> label); every sequence of the split needs a label."""
+        labels = self.folder.speakers()
+        if not labels:
             return [], {}
-        labels = read_json(path)
-        if not isinstance(labels, dict):
-            raise MotionlabError(f"{path}: expected a JSON object mapping sequence id -> speaker label")
-        names = sorted({str(v) for v in labels.values()})
         missing = [s for s in self.sequences if s not in labels]
         if missing:
-            raise MotionlabError(f"{path}: no speaker label for sequence(s) {', '.join(missing[:5])}")
-        return names, labels
+            raise MotionlabError(f"{self.data_dir / 'speakers.json'}: no speaker label for sequence(s) {', '.join(missing[:5])}")
+        return sorted(set(labels.values())), labels
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -211,7 +170,7 @@ class MultimodalDataset(BaseDataset):
             self._arrays = {}
         key = (k, name)
         if key not in self._arrays:
-            self._arrays[key] = np.load(feature_path(self.data_dir, self.seq_ids[k], name), mmap_mode="r")
+            self._arrays[key] = np.load(self.folder.feature_path(self.seq_ids[k], name), mmap_mode="r")
         return self._arrays[key]
 
     def window(self, index: int) -> tuple[int, int]:
@@ -232,8 +191,8 @@ class MultimodalDataset(BaseDataset):
     def sequence_inputs(self, seq: str) -> dict[str, np.ndarray]:
         """Whole arrays of one sequence, trimmed to a common length: every input, and the outputs it has (seed, ground truth)."""
         given = [n for n in self.inputs if n not in self.outputs]
-        features = [n for n in dict.fromkeys(self.modalities) if n in given or feature_path(self.data_dir, seq, n).exists()]
-        return load_sequence(self.data_dir, seq, features, fix_lengths=True)
+        features = [n for n in dict.fromkeys(self.modalities) if n in given or self.folder.has_feature(seq, n)]
+        return self.folder.load_sequence(seq, features, fix_lengths=True)
 
     def sequence_conditions(self, seq: str) -> dict:
         if not self.speaker_names:
@@ -241,10 +200,3 @@ class MultimodalDataset(BaseDataset):
         if seq not in self._speaker_labels:
             raise MotionlabError(f"{self.data_dir / 'speakers.json'}: no speaker label for sequence '{seq}'")
         return {"speaker": self.speaker_names.index(str(self._speaker_labels[seq]))}
-
-
-def load_sequence(data_dir, seq: str, features: list[str], fix_lengths: bool = True) -> dict[str, np.ndarray]:
-    """Load whole arrays of one sequence (float32), trimmed to their common length."""
-    arrays = {n: open_feature(data_dir, seq, n) for n in features}
-    n = min(a.shape[0] for a in arrays.values())
-    return {k: np.array(a[:n], dtype=np.float32) for k, a in arrays.items()}

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from motionlab.datafolder import DataFolder
 from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
 from motionlab.models.modules.autoregressive import given_modalities
@@ -119,15 +120,13 @@ def seed_arrays(model, opt, dataset, arrays: dict, seq: str, data_dir: Path, see
 
 def mean_pose(data_dir: Path, dataset, name: str, frames: int) -> torch.Tensor:
     """(frames, D) of the train split's mean frame, in the model's (scaled) units."""
-    from motionlab.feature_extraction.scalers import load_scaler_if_any
-    from motionlab.datasets.multimodal_dataset import open_feature, read_split
-
-    if load_scaler_if_any(data_dir, name) is not None:
+    folder = DataFolder(data_dir)
+    if folder.scaler(name) is not None:
         mean = np.zeros(dataset.data_spec().dim(name), dtype=np.float32)  # standardised: the train mean is 0
     else:
         total, n = None, 0
-        for q in read_split(data_dir, "train"):
-            a = np.asarray(open_feature(data_dir, q, name), dtype=np.float64)
+        for q in folder.split("train"):
+            a = np.asarray(folder.open_feature(q, name), dtype=np.float64)
             total = a.sum(0) if total is None else total + a.sum(0)
             n += len(a)
         if not n:
@@ -137,29 +136,27 @@ def mean_pose(data_dir: Path, dataset, name: str, frames: int) -> torch.Tensor:
 
 
 def scale(data_dir: Path, name: str, arr: np.ndarray) -> np.ndarray:
-    from motionlab.feature_extraction.scalers import load_scaler_if_any
-
-    scaler = load_scaler_if_any(data_dir, name)
+    scaler = DataFolder(data_dir).scaler(name)
     return scaler.transform(arr) if scaler is not None else arr
 
 
 def unscale(data_dir: Path, name: str, arr: np.ndarray) -> np.ndarray:
-    from motionlab.feature_extraction.scalers import load_scaler_if_any
-
-    scaler = load_scaler_if_any(data_dir, name)
+    scaler = DataFolder(data_dir).scaler(name)
     return scaler.inverse_transform(arr) if scaler is not None else arr
 
 
 def check_outputs(args, data_dir: Path, feature: str) -> None:
     """Refuse BVH/video requests the data cannot satisfy before spending time generating."""
-    from motionlab.inference import outputs
-
+    folder = DataFolder(data_dir)
     if args.generate_bvh:
-        outputs.load_pipeline(data_dir, feature)
+        folder.pipeline(feature)
     if args.generate_video:
-        meta = outputs._meta(data_dir, feature)
-        if meta.get("kind") not in ("motion", "keypoints"):
-            raise MotionlabError(f"--generate_video: '{feature}' is a '{meta.get('kind')}' feature; only motion (BVH) and keypoint features can be drawn as a skeleton")
+        if not folder.meta_path(feature).exists():
+            raise MotionlabError(f"{folder.meta_path(feature)}: missing; --generate_video needs to know how '{feature}' was made (prepare the data with `motionlab prepare`)")
+        kind = folder.meta(feature)["kind"]
+        if kind not in ("motion", "keypoints"):
+            raise MotionlabError(f"--generate_video: '{feature}' is a '{kind}' feature; only motion (BVH) and keypoint features can be drawn as a skeleton")
+    folder.scaler(feature)  # a stale scaler is refused now, not after generating
 
 
 def generate_sequence(model, opt, dataset, seq: str, *, arrays=None, conditions=None, max_length=0, num_samples=1, seed_file=None, seed_from="auto", progress=False, **options) -> dict[str, np.ndarray]:
@@ -220,9 +217,7 @@ def run(args) -> list[Path]:
         audio_path = Path(args.audio_file)
         conditions = {}
     else:
-        from motionlab.datasets.multimodal_dataset import read_split
-
-        seq = args.sequence or next(iter(read_split(data_dir, "test")), None)
+        seq = args.sequence or next(iter(DataFolder(data_dir).split("test")), None)
         if seq is None:
             raise MotionlabError(f"{data_dir}/base_filenames_test.txt is empty: name a sequence")
         arrays = dataset.sequence_inputs(seq)
@@ -250,7 +245,7 @@ def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start,
     from motionlab.inference import outputs
 
     if audio_path is None:
-        audio_path, audio_start = outputs.audio_for(data_dir, seq)
+        audio_path, audio_start = DataFolder(data_dir).audio_for(seq)
     samples = result[feature]
     samples = samples[None] if samples.ndim == 2 else samples
     written = []
