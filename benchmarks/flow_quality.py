@@ -35,9 +35,9 @@ def gaussian_baseline(data_dir: Path, feature: str) -> float:
 
 def heldout_nll(exp_dir: Path, opt) -> float:
     from motionlab.datasets import find_dataset_using_name
-    from motionlab.inference.generate import load_model
+    from motionlab.training.experiment import Experiment
 
-    model, _, _ = load_model(exp_dir)
+    model, _, _ = Experiment(exp_dir).load_model()
     val = find_dataset_using_name(opt.dataset_name)(opt, "val")
     total, n = 0.0, 0
     with torch.no_grad():

@@ -1,8 +1,8 @@
 """Find model and dataset classes by name, following the class-name convention.
 
-``--model residual_flower`` imports ``motionlab.models.residual_flower_model`` and
-returns the class named (case-insensitively, underscores dropped)
-``ResidualFlowerModel`` that subclasses ``BaseModel``. Third-party packages add
+``--model transflower`` imports ``motionlab.models.transflower_model`` and returns the
+class named (case-insensitively, underscores dropped) ``TransflowerModel`` that subclasses
+``BaseModel``; a plugin's ``--model my_thing`` finds ``my_thing_model.py`` / ``MyThingModel``. Third-party packages add
 classes through the entry-point groups ``motionlab.models`` / ``motionlab.datasets``
 (each entry point names a module), and ``--plugins some.module`` adds a module
 for one run. Those modules are searched with the same convention.

@@ -263,6 +263,3 @@ def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start,
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def load_model(exp_dir, checkpoint=None, device="cpu"):  # TRANSITIONAL (removed at integration): use Experiment(exp_dir).load_model()
-    return Experiment(exp_dir).load_model(checkpoint, device)

@@ -39,11 +39,9 @@ class BaseModel(pl.LightningModule):
         """Add this model's options to ``parser`` (an argparse group) and return it; ``known.get(key)`` reads other options' first-stage values."""
         return parser
 
-    def __init__(self, opt, spec: DataSpec, *_transitional):
+    def __init__(self, opt, spec: DataSpec):
         super().__init__()
         opt = dict(vars(opt)) if isinstance(opt, argparse.Namespace) else dict(opt)
-        if isinstance(spec, (list, tuple)) and _transitional:  # TRANSITIONAL (removed at integration): (input_dims, output_dims, num_speakers)
-            spec = DataSpec(opt.get("input_modalities", []), opt.get("output_modalities", []), spec, _transitional[0], speaker_names=[str(i) for i in range(_transitional[1] if len(_transitional) > 1 else 0)])
         if not isinstance(spec, DataSpec):
             raise TypeError(f"{type(self).__name__}(opt, spec): spec must be a DataSpec, got {type(spec).__name__}")
         self.save_hyperparameters({"opt": opt, "spec": spec.to_dict()})
