@@ -1,5 +1,6 @@
 # make demo  - create .venv, install, make the demo data, train the demo model, generate from it
 # make test  - create .venv if needed, install with test extras, run the test suite
+# make tensorboard - serve the training logs (training/experiments) at http://localhost:6006
 #
 # TORCH_SPEC pins the CPU wheel that these machines carry; a CUDA user can override it,
 # e.g.  make test TORCH_SPEC="torch==2.5.1"  or  TORCH_SPEC=""  to keep an installed torch.
@@ -9,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.motionlab-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench tensorboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	./script_train.sh demo --overwrite
 	./script_generate.sh demo
+	@echo "motionlab: to use the motionlab and tensorboard commands in this shell: . $(VENV)/bin/activate  (or: make tensorboard)"
+
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir training/experiments
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli, run_script
+from conftest import REPO, run_cli, run_script
 from motionlab.datasets.multimodal_dataset import MultimodalDataset
 from motionlab.inference import generate as gen
 from motionlab.training.experiment import Experiment
@@ -195,3 +195,21 @@ def test_plateau_schedule_is_configured_from_options(small_demo, tmp_path):
     assert sched["scheduler"].factor == 0.3 and sched["scheduler"].patience == 2
     with pytest.raises(MotionlabError, match="warmup"):
         find_model_using_name("transformer").from_dataset(options(small_demo, tmp_path, "--lr_policy", "plateau", "--warmup_steps", "5"), MultimodalDataset(opt, "train")).configure_optimizers()
+
+
+def test_training_says_why_it_stopped(tmp_path, small_demo):
+    by_time = train(options(small_demo, tmp_path, "--experiment_name", "t", "--max_epochs", "1000", "--max_time_minutes", "0.002", "--limit_val_batches", "1"))
+    assert by_time["stop_reason"].startswith("time limit: --max_time_minutes 0.002 reached"), by_time["stop_reason"]
+    early = train(options(small_demo, tmp_path, "--experiment_name", "e", "--max_epochs", "50", "--learning_rate", "0", "--warmup_steps", "0",
+                          "--early_stopping_patience", "1", "--limit_train_batches", "2", "--limit_val_batches", "2"))
+    assert early["stop_reason"].startswith("early stopping: val_loss did not improve for 1 validation checks"), early["stop_reason"]
+    assert train(options(small_demo, tmp_path, "--experiment_name", "s", "--max_steps", "3"))["stop_reason"] == "max_steps=3 reached"
+    assert train(options(small_demo, tmp_path, "--experiment_name", "m", "--max_epochs", "1", "--limit_train_batches", "2"))["stop_reason"].startswith("max_epochs=1 reached")
+
+
+def test_make_demo_says_how_to_reach_the_commands():
+    import subprocess
+
+    dry = subprocess.run(["make", "-n", "demo", "tensorboard", "STAMP=Makefile"], cwd=REPO, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert ". .venv/bin/activate" in dry.stdout and ".venv/bin/tensorboard --logdir training/experiments" in dry.stdout
