@@ -218,6 +218,26 @@ def test_moglow_residual_is_relative_to_each_frames_last_conditioning_frame(demo
         torch.testing.assert_close(nll, expected)
 
 
+def test_residual_frames_is_one_helper_with_each_models_reference():
+    """--residual: Transflower's reference is the last input frame for every output frame, MoGlow's the last
+    frame conditioning each output frame; sampling undoes the targets exactly; off, everything passes through."""
+    torch.manual_seed(0)
+    for name, windows in (("transflower", dict(output_lengths=[3])), ("moglow", {})):
+        model = make(name, residual=True, **windows)
+        s = model.spec
+        x = [torch.randn(2, L, d) for L, d in zip(s.input_lengths, (AUDIO, MOTION))]
+        N = s.output_lengths[0]
+        y = [torch.randn(2, N, MOTION)]
+        (target,) = model.residual.targets(x, y)
+        for t in range(N):
+            ref = x[1][:, -1] if name == "transflower" else x[1][:, model.contexts[1] - 1 + t]
+            torch.testing.assert_close(target[:, t], y[0][:, t] - ref)
+        torch.testing.assert_close(model.residual.outputs(x, [target])[0], y[0])
+        off = make(name).residual
+        assert not off.enabled and off.targets(x, y)[0] is y[0] and off.outputs(x, y)[0] is y[0]
+    assert make("moglow", residual=True).contexts[1] - 1 < make("moglow").spec.input_lengths[1] - 1  # the two references differ here
+
+
 def test_moglow_frame_conditioning_matches_loop():
     a, m = torch.randn(2, 7, 3), torch.randn(2, 5, 2)
     cond = frame_conditioning([a, m], [4, 2])  # N = 4 frames
