@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import soundfile as sf
 
+from motionlab.datafolder import DataFolder
 from motionlab.feature_extraction.audio import (
     FEATURES,
     AudioFeatureSettings,
@@ -15,7 +15,6 @@ from motionlab.feature_extraction.audio import (
     feature_name,
     load_audio,
 )
-from motionlab.feature_extraction.meta import read_feature_meta, write_feature_meta
 from motionlab.utils.errors import MotionlabError
 
 ZEGGS_WAV = "paired/zeggs_067_speech_2/067_Speech_2_x_1_0.wav"
@@ -75,8 +74,8 @@ def test_zeggs_all_features_20fps(real_data, tmp_path):
     rms = X[:, cols.index("rms")]
     assert rms.max() > 5 * np.median(rms[rms > 0].min())
     name = feature_name(s)
-    write_feature_meta(tmp_path, name, s.fps, cols, s.to_dict(), kind="audio")
-    meta = read_feature_meta(tmp_path, name)
+    DataFolder(tmp_path).write_meta(name, s.fps, cols, s.to_dict(), kind="audio")
+    meta = DataFolder(tmp_path).meta(name)
     assert meta["dims"] == X.shape[1] and meta["columns"] == cols and meta["kind"] == "audio"
     assert AudioFeatureSettings.from_dict(meta["settings"]) == s
 
@@ -143,7 +142,7 @@ def test_rms_follows_a_tone_burst():
 def test_settings_round_trip_and_name():
     s = AudioFeatureSettings(features=["mel", "onset", "beats"], fps=20.0)
     assert feature_name(s) == "audio_mel80_onset_beats_20fps"
-    assert feature_name(AudioFeatureSettings(features=["mfcc", "chroma"], fps=29.97)) == "audio_mfcc20_chroma_29p97fps"
+    assert feature_name(AudioFeatureSettings(features=["mfcc", "chroma"], fps=29.97)) == "audio_mfcc20_chroma_29.97fps"
     assert AudioFeatureSettings.from_dict(s.to_dict()) == s
     with pytest.raises(MotionlabError, match="loudness"):
         AudioFeatureSettings(features=["mel", "loudness"], fps=20)

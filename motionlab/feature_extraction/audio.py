@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from motionlab.datafolder import feature_name as data_feature_name
 from motionlab.utils.errors import MotionlabError
 
 FEATURES = ("mel", "logmel", "mfcc", "chroma", "onset", "beats", "downbeats", "flux", "rms")
@@ -75,11 +76,6 @@ def _resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 def _default_n_fft(sr: int) -> int:
     """Power of two nearest to ~46 ms: 1024 at 16/22.05 kHz, 2048 at 44.1/48 kHz (good frequency resolution, short enough for onsets)."""
     return int(2 ** max(6, round(math.log2(sr * 0.0464))))
-
-
-def _fmt_fps(fps: float) -> str:
-    s = f"{float(fps):.6f}".rstrip("0").rstrip(".")
-    return s.replace(".", "p")  # "29.97" -> "29p97": a dot would break Path.with_suffix/stem on file names
 
 
 @dataclass
@@ -160,8 +156,8 @@ class AudioFeatureSettings:
 def feature_name(settings: AudioFeatureSettings) -> str:
     """File-name-safe name saying what the feature is, e.g. ``audio_mel80_onset_beats_20fps``.
 
-    Names keep the order given; mel/logmel carry n_mels and mfcc carries n_mfcc; a fractional fps
-    uses ``p`` for the point (``29p97fps``).
+    Names keep the order given; mel/logmel carry n_mels and mfcc carries n_mfcc; the frame rate is
+    spelled by :func:`motionlab.datafolder.fps_tag` like every feature's (``29.97fps``).
     """
     parts = []
     for f in settings.features:
@@ -171,7 +167,7 @@ def feature_name(settings: AudioFeatureSettings) -> str:
             parts.append(f"mfcc{settings.n_mfcc}")
         else:
             parts.append(f)
-    return "audio_" + "_".join(parts) + f"_{_fmt_fps(settings.fps)}fps"
+    return data_feature_name("audio_" + "_".join(parts), settings.fps)
 
 
 def feature_columns(settings: AudioFeatureSettings) -> list[str]:

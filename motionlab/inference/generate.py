@@ -82,7 +82,7 @@ def build_dataset(opt):
     return find_dataset_using_name(opt.dataset_name)(opt, None)
 
 
-def seed_arrays(model, opt, dataset, arrays: dict, seq: str, data_dir: Path, seed_file=None, seed_from: str = "auto") -> tuple[dict, str]:
+def seed_arrays(model, opt, dataset, arrays: dict, seq: str, folder: DataFolder, seed_file=None, seed_from: str = "auto") -> tuple[dict, str]:
     """The frames that start an autoregressive rollout and a sentence saying where they come from."""
     if model.generation_mode() != "autoregressive":
         return {}, ""
@@ -100,7 +100,7 @@ def seed_arrays(model, opt, dataset, arrays: dict, seq: str, data_dir: Path, see
         dim = model.data_spec.dim(name)
         if seed.ndim != 2 or seed.shape[1] != dim or seed.shape[0] < need.get(name, 0):
             raise MotionlabError(f"--seed_file {path}: expected an array of at least {need.get(name, 0)} frames x {dim} features ('{name}'), found shape {seed.shape}")
-        return {name: scale(data_dir, name, seed.astype(np.float32))}, f"seed: {need.get(name, 0)} frames of {path}"
+        return {name: scale(folder, name, seed.astype(np.float32))}, f"seed: {need.get(name, 0)} frames of {path}"
     mode = seed_from
     if mode == "auto":
         mode = "sequence" if all(n in arrays for n in need) else "mean"
@@ -110,7 +110,7 @@ def seed_arrays(model, opt, dataset, arrays: dict, seq: str, data_dir: Path, see
             raise MotionlabError(f"sequence '{seq}' has no '{missing[0]}' frames to seed from; use --seed_from mean or --seed_file")
         return {}, f"seed: the first {max(need.values())} frames of {seq}"
     if mode == "mean":
-        return {n: mean_pose(data_dir, dataset, n, L) for n, L in need.items()}, f"seed: the mean pose of the train split ({max(need.values())} frames)"
+        return {n: mean_pose(folder, dataset, n, L) for n, L in need.items()}, f"seed: the mean pose of the train split ({max(need.values())} frames)"
     other = dataset.sequence_inputs(mode)
     missing = [n for n in need if n not in other]
     if missing:
@@ -118,9 +118,8 @@ def seed_arrays(model, opt, dataset, arrays: dict, seq: str, data_dir: Path, see
     return {n: torch.from_numpy(other[n][:L]) for n, L in need.items()}, f"seed: the first {max(need.values())} frames of sequence {mode}"
 
 
-def mean_pose(data_dir: Path, dataset, name: str, frames: int) -> torch.Tensor:
+def mean_pose(folder: DataFolder, dataset, name: str, frames: int) -> torch.Tensor:
     """(frames, D) of the train split's mean frame, in the model's (scaled) units."""
-    folder = DataFolder(data_dir)
     if folder.scaler(name) is not None:
         mean = np.zeros(dataset.data_spec().dim(name), dtype=np.float32)  # standardised: the train mean is 0
     else:
@@ -130,24 +129,23 @@ def mean_pose(data_dir: Path, dataset, name: str, frames: int) -> torch.Tensor:
             total = a.sum(0) if total is None else total + a.sum(0)
             n += len(a)
         if not n:
-            raise MotionlabError(f"{data_dir}: no train frames of '{name}' to take a mean pose from")
+            raise MotionlabError(f"{folder.path}: no train frames of '{name}' to take a mean pose from")
         mean = (total / n).astype(np.float32)
     return torch.from_numpy(np.repeat(mean[None], frames, 0))
 
 
-def scale(data_dir: Path, name: str, arr: np.ndarray) -> np.ndarray:
-    scaler = DataFolder(data_dir).scaler(name)
+def scale(folder: DataFolder, name: str, arr: np.ndarray) -> np.ndarray:
+    scaler = folder.scaler(name)
     return scaler.transform(arr) if scaler is not None else arr
 
 
-def unscale(data_dir: Path, name: str, arr: np.ndarray) -> np.ndarray:
-    scaler = DataFolder(data_dir).scaler(name)
+def unscale(folder: DataFolder, name: str, arr: np.ndarray) -> np.ndarray:
+    scaler = folder.scaler(name)
     return scaler.inverse_transform(arr) if scaler is not None else arr
 
 
-def check_outputs(args, data_dir: Path, feature: str) -> None:
+def check_outputs(args, folder: DataFolder, feature: str) -> None:
     """Refuse BVH/video requests the data cannot satisfy before spending time generating."""
-    folder = DataFolder(data_dir)
     if args.generate_bvh:
         folder.pipeline(feature)
     if args.generate_video:
@@ -164,18 +162,18 @@ def generate_sequence(model, opt, dataset, seq: str, *, arrays=None, conditions=
 
     ``arrays``/``conditions`` default to the dataset's ``sequence_inputs(seq)`` / ``sequence_conditions(seq)``.
     """
-    data_dir = Path(opt.data_dir)
+    folder = getattr(dataset, "folder", None) or DataFolder(opt.data_dir)
     if arrays is None:
         arrays = dataset.sequence_inputs(seq)
         conditions = dataset.sequence_conditions(seq) if conditions is None else conditions
     if max_length:
         arrays = {k: v[:max_length] for k, v in arrays.items()}
-    seed, note = seed_arrays(model, opt, dataset, arrays, seq, data_dir, seed_file, seed_from)
+    seed, note = seed_arrays(model, opt, dataset, arrays, seq, folder, seed_file, seed_from)
     if note:
         print(f"motionlab: {note}", file=sys.stderr)
     inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
     out = model.generate(inputs, seed, num_samples=num_samples, progress=progress, **(conditions or {}), **options)
-    return {name: unscale(data_dir, name, value.detach().float().cpu().numpy()) for name, value in out.items()}
+    return {name: unscale(folder, name, value.detach().float().cpu().numpy()) for name, value in out.items()}
 
 
 def new_audio_inputs(opt, data_dir, audio_file) -> dict[str, np.ndarray]:
@@ -206,8 +204,9 @@ def run(args) -> list[Path]:
     model, opt, _ = exp.load_model(args.checkpoint, args.device, overrides)
     data_dir = Path(opt.data_dir)
     feature = opt.output_modalities[0]
-    check_outputs(args, data_dir, feature)
     dataset = build_dataset(opt)
+    folder = getattr(dataset, "folder", None) or DataFolder(data_dir)
+    check_outputs(args, folder, feature)
     audio_path, audio_start = None, 0.0
     if args.audio_file:
         if args.compare_ground_truth:
@@ -217,7 +216,7 @@ def run(args) -> list[Path]:
         audio_path = Path(args.audio_file)
         conditions = {}
     else:
-        seq = args.sequence or next(iter(DataFolder(data_dir).split("test")), None)
+        seq = args.sequence or next(iter(folder.split("test")), None)
         if seq is None:
             raise MotionlabError(f"{data_dir}/base_filenames_test.txt is empty: name a sequence")
         arrays = dataset.sequence_inputs(seq)
@@ -233,7 +232,7 @@ def run(args) -> list[Path]:
         save_npy(path, arr.astype(np.float32))
         written.append(path)
     if args.generate_bvh or args.generate_video:
-        truth = unscale(data_dir, feature, arrays[feature][: args.max_length or None]) if args.compare_ground_truth and feature in arrays else None
+        truth = unscale(folder, feature, arrays[feature][: args.max_length or None]) if args.compare_ground_truth and feature in arrays else None
         if args.compare_ground_truth and truth is None:
             raise MotionlabError(f"--compare_ground_truth: sequence '{seq}' has no '{feature}' ground truth")
         written += write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir, truth)
@@ -245,7 +244,7 @@ def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start,
     from motionlab.inference import outputs
 
     if audio_path is None:
-        audio_path, audio_start = DataFolder(data_dir).audio_for(seq)
+        audio_path, audio_start = folder.audio_for(seq)
     samples = result[feature]
     samples = samples[None] if samples.ndim == 2 else samples
     written = []
@@ -256,7 +255,7 @@ def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start,
         if args.generate_video:
             if audio_path is None:
                 print(f"motionlab: no audio found for {seq}; the video is silent", file=sys.stderr)
-            written.append(outputs.write_video(data_dir, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start))
+            written.append(outputs.write_video(data_dir, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start, compare_features=truth))
     return written
 
 
