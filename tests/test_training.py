@@ -167,10 +167,13 @@ def test_ddp_two_processes_shard_the_data(tmp_path, small_demo):
         "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--max_epochs", "1", "--batch_size", "47", "--log_sample_indices", "--no-progress_bar",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ranks = [json.loads((tmp_path / "demo" / f"sample_indices_rank{r}.json").read_text()) for r in (0, 1)]
-    n = len(MultimodalDataset(options(small_demo, tmp_path), "train"))
+    rows = [json.loads((tmp_path / "demo" / f"sample_indices_rank{r}.json").read_text()) for r in (0, 1)]
+    ranks = [[w for w, _, _ in r] for r in rows]
+    dataset = MultimodalDataset(options(small_demo, tmp_path), "train")
+    n = len(dataset)
     assert n == 846 and len(ranks[0]) == len(ranks[1]) == n // 2  # 423 = 9 batches of 47
     assert not set(ranks[0]) & set(ranks[1])
+    assert all(dataset.window(w) == (q, s) for r in rows for w, q, s in r)  # every rank's ids name the same windows as this process
     assert (tmp_path / "demo" / "checkpoints" / "last.ckpt").exists()
 
 
