@@ -227,3 +227,16 @@ def test_ground_floor_modules_import_only_the_ground_floor():
         path = REPO / "motionlab" / name
         if path.exists():
             assert not [n for n in _imports(path) if n.startswith(upper)], name
+
+
+def test_data_spec_round_trip_and_lookups():
+    spec = DataSpec(["audio", "motion"], ["motion"], [16, 12], [12], fps=20.0, speaker_names=["ellen", "oliver"], num_windows=7, sequence_ids=["a"])
+    back = DataSpec.from_dict(spec.to_dict())
+    assert back == spec and back.sequence_ids == () and "sequence_ids" not in spec.to_dict()  # checkpoints carry no data ids
+    assert spec.dim("motion") == 12 and spec.dim("audio") == 16 and spec.num_speakers == 2 and spec.speaker_index("oliver") == 1
+    with pytest.raises(MotionlabError, match="unknown speaker/style 'anna' \\(known: ellen, oliver\\)"):
+        spec.speaker_index("anna")
+    with pytest.raises(MotionlabError, match="no modality 'text'"):
+        spec.dim("text")
+    with pytest.raises(MotionlabError, match="2 input modalities with 1 dims"):
+        DataSpec(["audio", "motion"], ["motion"], [16], [12])
