@@ -17,7 +17,7 @@ from motionlab.datafolder import DataFolder
 from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
 from motionlab.feature_extraction.importers.pats import import_pats
 from motionlab.feature_extraction.importers.sdt import import_sdt
-from motionlab.feature_extraction.keypoints import keypoint_columns
+from motionlab.feature_extraction.keypoints import decode_keypoints, keypoint_columns
 from motionlab.utils.errors import MotionlabError
 
 META_KEYS = {"feature", "fps", "dims", "columns", "settings", "kind"}
@@ -35,6 +35,23 @@ def _splits(out):
 
 def open_feature(out, seq, feature):
     return DataFolder(out).open_feature(seq, feature)
+
+
+DWM_FEATURE = "keypoints3d_cr_25fps"
+
+
+def _world(skel, center):
+    """Dance with Melody world positions (T, 24, 3): joints + center, then the center as joint 23."""
+    return np.concatenate([skel + center[:, None], center[:, None]], axis=1)
+
+
+def _decoded(out, seq, feature=DWM_FEATURE, features=None):
+    """World positions of a sequence from its saved (raw or scaled) features, placed at its start state."""
+    from motionlab.inference.outputs import positions_and_bones
+
+    df = DataFolder(out)
+    f = np.array(df.open_feature(seq, feature)) if features is None else features
+    return positions_and_bones(out, feature, f, seq)[0]
 
 
 def _no_temp_files(out):
@@ -67,20 +84,24 @@ def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
     assert [(t["take"], t["start_position"], t["offset_seconds"], t["n_frames"], t["split"]) for t in takes] == [
         ("DANCE_A_1", 5, 0.2, 10, "train"), ("DANCE_B_2", 0, 0.0, 10, "test"), ("DANCE_C_3", 0, 0.0, 10, "val")]
     for name, skel, center, song, start in (("DANCE_A_1", skel_a, center_a, song_a, 5), ("DANCE_B_2", skel_b, center_b, song_b, 0)):
-        motion = open_feature(out, name, "keypoints3d_25fps")
-        assert motion.shape == (10, 72) and motion.dtype == np.float32
-        np.testing.assert_allclose(motion[:, :69], skel.reshape(10, 69).astype(np.float32))
-        np.testing.assert_allclose(motion[:, 69:], center.astype(np.float32))
+        motion = open_feature(out, name, DWM_FEATURE)
+        assert motion.shape == (10, 4 + 23 * 3) and motion.dtype == np.float32
+        np.testing.assert_allclose(_decoded(out, name), _world(skel, center), atol=1e-4)  # joints and centre back in place
         wav, sr = sf.read(str(out / f"{name}.wav"), dtype="float32")
         assert sr == SR and wav.shape == (400, 2)  # 10 frames / 25 fps * 1000 Hz, stereo kept
         np.testing.assert_array_equal(wav, song[start * 40 : start * 40 + 400])
-    m = _meta(out, "keypoints3d_25fps")
-    assert m["fps"] == 25 and m["kind"] == "keypoints" and m["dims"] == 72 and m["settings"]["scaled"] is False
-    assert m["columns"][:4] == ["j0_x", "j0_y", "j0_z", "j1_x"] and m["columns"][-3:] == ["center_x", "center_y", "center_z"]
+    m = _meta(out, DWM_FEATURE)
+    assert m["fps"] == 25 and m["kind"] == "keypoints" and m["dims"] == 73 and m["settings"]["scaled"] is False
+    assert m["columns"][:5] == ["root_dx", "root_dz", "root_dyaw", "root_y", "j0_x"] and m["columns"][-3:] == ["j22_x", "j22_y", "j22_z"]
+    st = m["settings"]
+    assert st["joints"] == 24 and st["encoding"]["root_joint"] == 23 and st["encoding"]["heading_joints"] == [16, 7]
+    assert "trajectory_columns" not in st and st["left_joints"] == list(range(12, 22)) and st["right_joints"] == list(range(3, 12)) + [22]
+    assert sorted(st["start_states"]) == ["DANCE_A_1", "DANCE_B_2", "DANCE_C_3"]
+    np.testing.assert_allclose(st["start_states"]["DANCE_A_1"]["position"], center_a[0])
     assert _splits(out) == {"train": ["DANCE_A_1"], "val": ["DANCE_C_3"], "test": ["DANCE_B_2"]}
     assert not (out / "speakers.json").exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"DANCE_{t}.{ext}" for t in ("A_1", "B_2", "C_3") for ext in ("keypoints3d_25fps.npy", "wav")] + ["keypoints3d_25fps.meta.json"]
+        [f"DANCE_{t}.{ext}" for t in ("A_1", "B_2", "C_3") for ext in (f"{DWM_FEATURE}.npy", "wav")] + [f"{DWM_FEATURE}.meta.json"]
         + [f"base_filenames_{s}.txt" for s in ("train", "val", "test")]
     )
 
@@ -125,7 +146,9 @@ def test_import_cli_dance_melody_without_split_flags(tmp_path, capsys):
     assert main(["import", "dance_melody", str(src), str(out)]) == 0
     splits = _splits(out)
     assert [len(splits[s]) for s in ("train", "val", "test")] == [1, 1, 1]
-    assert f"val: {splits['val'][0]}, test: {splits['test'][0]}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"val: {splits['val'][0]}, test: {splits['test'][0]}" in printed
+    assert f"as motion feature {DWM_FEATURE}" in printed and f"--output_modalities {DWM_FEATURE}" in printed
 
 
 def test_reimport_raw_arrays_makes_the_old_scaler_stale(tmp_path, capsys):
@@ -136,7 +159,7 @@ def test_reimport_raw_arrays_makes_the_old_scaler_stale(tmp_path, capsys):
 
     src, out = tmp_path / "src", tmp_path / "out"
     skel = {f"DANCE_Z_{i}": _dance_take(src, f"DANCE_Z_{i}", n=6, start=0, end=6, song_frames=6, seed=i)[:2] for i in range(3)}
-    feature = "keypoints3d_25fps"
+    feature = DWM_FEATURE
     import_dance_melody(src, out)
     assert main(["extract", "scale", str(out)]) == 0
     assert f"{feature}: scaled (3 sequences)" in capsys.readouterr().out
@@ -150,7 +173,7 @@ def test_reimport_raw_arrays_makes_the_old_scaler_stale(tmp_path, capsys):
     assert f"{feature}: rescaled" in capsys.readouterr().out
     df = DataFolder(out)
     for take, (s, c) in skel.items():
-        np.testing.assert_allclose(df.scaler(feature).inverse_transform(df.open_feature(take, feature)), np.concatenate([s.reshape(6, 69), c], 1), atol=1e-4)
+        np.testing.assert_allclose(_decoded(out, take, features=df.scaler(feature).inverse_transform(df.open_feature(take, feature))), _world(s, c), atol=1e-3)
     assert main(["extract", "scale", str(out)]) == 0
     assert f"{feature}: already scaled" in capsys.readouterr().out
 
@@ -189,7 +212,7 @@ def test_dance_melody_real_takes(tmp_path, real_data):
     for take, (start, n) in REAL_TAKES.items():
         t = takes[take]
         assert (t["start_position"], t["n_frames"], t["offset_seconds"]) == (start, n, start / 25)
-        assert open_feature(out, take, "keypoints3d_25fps").shape == (n, 72)
+        assert open_feature(out, take, DWM_FEATURE).shape == (n, 73)
         info = sf.info(str(out / f"{take}.wav"))
         assert abs(info.frames - n / 25 * info.samplerate) <= 1  # audio duration == motion duration
         song, sr = sf.read(str(src / take / "audio.mp3"), dtype="float32")
@@ -204,6 +227,52 @@ def test_dance_melody_real_takes(tmp_path, real_data):
     assert sorted(sum(splits.values(), [])) == sorted(takes)
     assert splits["val"] and splits["test"] and splits["train"]  # never an empty split that training trips over
     _no_temp_files(out)
+
+
+def test_real_dance_root_trajectory_is_steps_that_decode_to_the_source(tmp_path, real_data, capsys):
+    """Defect: the keypoint features kept the absolute root position (root-relative joints + the
+    centre), so a sampled dance drifted and jumped (the root moving ~100x the real per-frame
+    distance). Now the root is stored as per-frame steps and turns: the features are the same
+    wherever the take is in the room, and decoding them from the sequence's start state (through
+    outputs.positions_and_bones, as generation draws the ground truth) gives the source world
+    trajectory back with the source's per-frame root displacement."""
+    from motionlab.cli import main
+
+    src = real_data / "paired" / "dance_with_melody"
+    names = sorted(p.parent.name for p in src.glob("*/skeletons.json"))
+    assert len(names) >= 3, f"expected at least 3 Dance with Melody takes under {src}, found {names}"
+    take, val, test = names[0], names[1], names[2]  # any takes present
+    # the same takes, with `take` moved 300 cm along x and -200 along z in the room
+    moved = tmp_path / "moved"
+    for name in (take, val, test):
+        (moved / name).mkdir(parents=True)
+        for f in ("audio.mp3", "config.json") + (() if name == take else ("skeletons.json",)):
+            (moved / name / f).symlink_to(src / name / f)
+    sk = json.loads((src / take / "skeletons.json").read_text())
+    center = np.asarray(sk["center"], dtype=np.float64)
+    skel = np.asarray(sk["skeletons"], dtype=np.float64)
+    shift = np.array([300.0, 0.0, -200.0])
+    (moved / take / "skeletons.json").write_text(json.dumps({**sk, "center": (center + shift).tolist()}))
+
+    out, out_moved = tmp_path / "dance", tmp_path / "dance_moved"
+    assert main(["import", "dance_melody", str(src), str(out)]) == 0
+    assert main(["import", "dance_melody", str(moved), str(out_moved), "--val_takes", val, "--test_takes", test]) == 0
+    capsys.readouterr()
+
+    feats = np.array(open_feature(out, take, DWM_FEATURE))
+    pos = _decoded(out, take)
+    root = DataFolder(out).meta(DWM_FEATURE)["settings"]["encoding"]["root_joint"]
+    np.testing.assert_allclose(pos[:, root], center, atol=2e-3)  # the world root trajectory (cm), exactly
+    np.testing.assert_allclose(pos, _world(skel, center), atol=2e-3)
+    src_step, dec_step = np.diff(center, axis=0), np.diff(pos[:, root], axis=0)
+    np.testing.assert_allclose(dec_step, src_step, atol=1e-4)  # no drift, no jumps
+    # what the model sees carries steps, not room positions: the step columns are as small as the real steps
+    horizontal = np.linalg.norm(src_step[:, [0, 2]], axis=1)
+    assert np.abs(feats[:, :2]).max() <= horizontal.max() + 1e-3
+    np.testing.assert_allclose(np.linalg.norm(feats[:-1, :2], axis=1), horizontal, atol=1e-4)
+    # ... and do not depend on where the take is; only its start state does
+    np.testing.assert_allclose(np.array(open_feature(out_moved, take, DWM_FEATURE)), feats, atol=1e-4)
+    np.testing.assert_allclose(_decoded(out_moved, take), _world(skel, center + shift), atol=2e-3)
 
 
 # ----------------------------------------------------------------- PATS

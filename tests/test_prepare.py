@@ -215,7 +215,78 @@ def test_keypoint_takes(tmp_path):
     with pytest.raises(MotionlabError, match="--keypoints_fps"):
         prepare(tmp_path, settings(), progress=False)
     summary = prepare(tmp_path, settings(keypoints_fps=25), progress=False, replace_existing=True)
-    assert summary.features["keypoints3d_20fps"] == 15 and np.load(tmp_path / "k0.keypoints3d_20fps.npy").shape == (40, 15)
+    # root step (x, z), root height, 4 root-relative joints x 3 (no heading pair: heading held fixed)
+    assert summary.features["keypoints3d_cr_20fps"] == 15 and np.load(tmp_path / "k0.keypoints3d_cr_20fps.npy").shape == (40, 15)
+
+
+def _turning_take(T=80, seed=0):
+    """(T, 4, 3) world keypoints, y up: root 0 walking a curve and turning; left hip 1, right hip 2, head 3."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)
+    yaw = 0.5 + 0.08 * t
+    rest = np.array([[0, 0, 0], [10, -5, 0], [-10, -5, 0], [0, 60, 5]], dtype=float)
+    c, s = np.cos(yaw), np.sin(yaw)
+    rot = np.stack([np.stack([c, 0 * c, s], -1), np.stack([0 * c, 1 + 0 * c, 0 * c], -1), np.stack([-s, 0 * c, c], -1)], -2)
+    root = np.stack([200 + np.cumsum(2 * s), 90 + 3 * np.sin(t / 4), -40 + np.cumsum(2 * c)], 1)
+    return root[:, None] + np.einsum("tij,tkj->tki", rot, rest + rng.normal(scale=0.5, size=(T, 4, 3)))
+
+
+def _decode_prepared(folder, feature, seq):
+    from motionlab.datafolder import DataFolder
+    from motionlab.inference.outputs import positions_and_bones
+
+    df = DataFolder(folder)
+    feats = df.scaler(feature).inverse_transform(np.array(df.open_feature(seq, feature)))
+    return positions_and_bones(folder, feature, feats, seq)[0]
+
+
+def test_keypoint_take_with_heading_joints_round_trips_to_world(tmp_path, capsys):
+    """A 3-D take prepared with --keypoints_heading_joints: every piece of its time split decodes (inverse
+    scaled, from its recorded start state) to the source world positions."""
+    from motionlab.cli import main
+    from motionlab.datafolder import DataFolder
+
+    kp = _turning_take()
+    np.save(tmp_path / "walk.npy", kp.astype(np.float32))
+    sf.write(tmp_path / "walk.wav", 0.1 * np.sin(np.arange(4 * 16000) / 7).astype(np.float32), 16000)
+    args = ["prepare", str(tmp_path), "--fps", "20", "--keypoints_fps", "20", "--n_mels", "16", "--no_progress"]
+    assert main(args + ["--keypoints_heading_joints", "1,2"]) == 0
+    feature = "keypoints3d_cr_20fps"
+    df = DataFolder(tmp_path)
+    meta = df.meta(feature)
+    assert meta["columns"][:4] == ["root_dx", "root_dz", "root_dyaw", "root_y"] and meta["settings"]["encoding"]["heading_joints"] == [1, 2]
+    seqs = df.sequences()
+    assert len(seqs) == 3 and sorted(meta["settings"]["start_states"]) == sorted(seqs)  # one take split in time
+    for q in seqs:
+        info = df.sequence_info(q)
+        src = kp[info["start_frame"] : info["start_frame"] + info["frames"]]
+        np.testing.assert_allclose(_decode_prepared(tmp_path, feature, q), src, atol=1e-3)
+    capsys.readouterr()
+    assert main(args + ["--keypoints_heading_joints", "1,7", "--replace_existing"]) != 0
+    assert "--keypoints_heading_joints: expected two different joint indices in [0, 4) (left,right), found 1,7" in capsys.readouterr().err
+    assert main(args + ["--keypoints_heading_joints", "hips"]) != 0
+    assert "--keypoints_heading_joints: expected two joint indices 'left,right' (e.g. 16,7), found 'hips'" in capsys.readouterr().err
+
+
+def test_openpose_takes_keep_the_neck_track(tmp_path):
+    """OpenPose folders come back neck-relative from the loader: prepare adds the neck track back, so a
+    person walking across the image walks in the features (root steps) and decodes in place."""
+    from test_keypoints import _person, _write_frame
+
+    for i in range(3):
+        for t in range(30):  # neck moves 5 px a frame to the right; shoulders 40 px apart
+            _write_frame(tmp_path / f"op{i}", t, [_person(t, offset=(100.0 + 5 * t + i, 50.0))])
+        sf.write(tmp_path / f"op{i}.wav", 0.1 * np.sin(np.arange(int(1.5 * 16000)) / 7).astype(np.float32), 16000)
+    prepare(tmp_path, settings(keypoints_fps=20), steps=("motion",), progress=False)
+    feature = "openpose2d_cr_20fps"
+    meta = json.loads((tmp_path / f"{feature}.meta.json").read_text())
+    assert meta["settings"]["encoding"]["root_joint"] == 1 and meta["columns"][:2] == ["root_dx", "root_dy"]
+    for i in range(3):
+        pos = _decode_prepared(tmp_path, feature, f"op{i}")
+        np.testing.assert_allclose(pos[:, 1, 0], (100.0 + 5 * np.arange(30) + i) / 40, atol=1e-4)  # neck x, shoulder widths
+        np.testing.assert_allclose(pos[:, 1, 1], 50.0 / 40, atol=1e-4)
+    with pytest.raises(MotionlabError, match="--keypoints_heading_joints: expected none for 2-D"):
+        prepare(tmp_path, settings(keypoints_fps=20, keypoints_heading_joints=[2, 5]), steps=("motion",), progress=False, replace_existing=True)
 
 
 def test_extract_audio_only(tmp_path):
@@ -293,12 +364,12 @@ def test_real_dance_import_extract_audio_and_video(real_data, tmp_path):
     summary = prepare(out, settings(fps=25), steps=("audio",), progress=False)
     assert summary.frames == sum(t["n_frames"] for t in takes)  # every take, however many the folder holds
     assert (out / "base_filenames_val.txt").read_text().split() == ["DANCE_W_24"]
-    motion = np.load(out / "DANCE_W_24.keypoints3d_25fps.npy")
+    motion = np.load(out / "DANCE_W_24.keypoints3d_cr_25fps.npy")
     audio = np.load(out / "DANCE_W_24.audio_mel16_onset_beats_25fps.npy")
     assert motion.shape[0] == audio.shape[0] == 970
     wav, start = audio_for(out, "DANCE_W_24")
     assert wav == out / "DANCE_W_24.wav" and start == 0.0
-    video = write_video(out, "keypoints3d_25fps", motion[:50], tmp_path / "w.mp4", "DANCE_W_24", wav, start)
+    video = write_video(out, "keypoints3d_cr_25fps", motion[:50], tmp_path / "w.mp4", "DANCE_W_24", wav, start, compare_features=motion[:60])
     d = probe_duration(video)
     assert d["video_frames"] == 50 and abs(d["audio"] - 2.0) < 0.1
 

@@ -27,11 +27,15 @@ def main(argv) -> int:
     args = p.parse_args(argv)
     split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
     if args.layout == "dance_melody":
-        from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
+        from motionlab.feature_extraction.importers.dance_melody import import_dance_melody, motion_feature_name
 
         takes = import_dance_melody(args.src, args.out, val_takes=split(args.val_takes), test_takes=split(args.test_takes), seed=args.seed)
         chosen = ", ".join(f"{sp}: {' '.join(t['take'] for t in takes if t['split'] == sp)}" for sp in ("val", "test"))
-        print(f"motionlab: imported {len(takes)} takes into {args.out} ({chosen}); next: motionlab extract audio {args.out} --fps 25 && motionlab extract scale {args.out}")
+        print(
+            f"motionlab: imported {len(takes)} takes into {args.out} ({chosen}) as motion feature {motion_feature_name(25)} "
+            f"(root steps + heading, joints relative to the root); next: motionlab extract audio {args.out} --fps 25 && motionlab extract scale {args.out}, "
+            f"then train with --output_modalities {motion_feature_name(25)}"
+        )
     elif args.layout == "pats":
         from motionlab.feature_extraction.importers.pats import import_pats
 

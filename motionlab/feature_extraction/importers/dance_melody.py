@@ -6,7 +6,11 @@ root-relative positions, ``center`` N x 3 root trajectory), ``audio.mp3`` (the w
 is music time ``start_position / fps``, so the song is cut there and to exactly the motion's
 duration (``end_position`` can disagree with N by up to 56 frames; the motion length wins) and
 written as ``<take>.wav`` for the audio extractor; the motion becomes
-``<take>.keypoints3d_25fps.npy`` (23 x 3 positions, then the centre).
+``<take>.keypoints3d_cr_25fps.npy``: the 23 joints in world space (``skeletons + center``) and the
+centre as a 24th joint, encoded by ``encode_keypoints`` with the centre as the root and the hips
+(16 left, 7 right) as the heading pair. A model then sees per-frame root steps and turns instead of
+absolute room positions it cannot predict (sampled dances drifted and jumped); each take's start
+state goes to the meta's ``start_states`` so its ground truth decodes back in place.
 """
 
 from __future__ import annotations
@@ -19,20 +23,26 @@ import numpy as np
 
 from motionlab.datafolder import DataFolder, check_seq_id, feature_name
 from motionlab.feature_extraction.importers import split_lists, write_wav
-from motionlab.feature_extraction.keypoints import keypoint_columns, keypoints_to_features
+from motionlab.feature_extraction.keypoints import encode_keypoints
+from motionlab.feature_extraction.prepare.writer import keypoint_start_states
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json
 
 log = logging.getLogger(__name__)
 
-N_JOINTS = 23
+N_JOINTS = 23  # in skeletons.json; the features add the centre as joint 23 (the root)
+ROOT_JOINT = 23
+HEADING_JOINTS = (16, 7)  # (left hip, right hip)
+LEFT_JOINTS = list(range(12, 22))
+RIGHT_JOINTS = list(range(3, 12)) + [22]
 # Bones to draw (the dataset's utils/draw.py links; the midpoint links are left out): head, arms, legs, feet.
 EDGES = [(0, 1), (3, 4), (4, 5), (5, 6), (12, 13), (13, 14), (14, 15), (3, 12), (7, 16), (7, 8), (8, 9), (9, 10), (9, 11), (16, 17), (17, 18), (18, 19), (18, 20), (2, 3), (2, 12), (2, 7), (2, 16)]
 TAKE_FILES = ("skeletons.json", "audio.mp3", "config.json")
 
 
 def motion_feature_name(fps: float) -> str:
-    return feature_name("keypoints3d", fps)
+    """``keypoints3d_cr_<fps>``: ``_cr`` says the root is encoded as steps, like ``bvh_*_cr`` features."""
+    return feature_name("keypoints3d_cr", fps)
 
 
 def _require(obj, keys, path: Path):
@@ -94,10 +104,17 @@ def _read_take(take_dir: Path, fps: float) -> dict:
         )
     if end - start != n:
         log.info("%s: music span %d frames, motion %d frames; audio cut to the motion length", take_dir.name, end - start, n)
-    motion = np.concatenate([keypoints_to_features(skeletons, root_joint=None), center.astype(np.float32)], 1)
+    world = np.concatenate([skeletons + center[:, None], center[:, None]], axis=1)  # (N, 24, 3), centre last
+    try:
+        motion, columns, encoding = encode_keypoints(world, root_joint=ROOT_JOINT, up_axis="y", heading_joints=HEADING_JOINTS)
+    except MotionlabError as e:
+        raise MotionlabError(f"{skel_path}: {e}") from None
     return {
         "take": check_seq_id(take_dir.name, str(take_dir)),
         "motion": motion,
+        "world": world,
+        "columns": columns,
+        "encoding": encoding,
         "audio_path": audio_path,
         "sr": sr,
         "first_sample": first,
@@ -179,18 +196,21 @@ def import_dance_melody(
         write_wav(df.path / f"{t['take']}.wav", audio, sr, subtype=wav_subtype)
         motions[t["take"]] = t["motion"]
         results.append({**{k: t[k] for k in ("take", "start_position", "end_position", "offset_seconds", "n_frames", "sr", "n_samples")}, "split": split_of[t["take"]]})
-    columns = keypoint_columns(N_JOINTS, 3) + ["center_x", "center_y", "center_z"]
+    encoding = takes[0]["encoding"]
     settings = {
         "source": "dance_with_melody",
         "src_dir": str(src_dir),
-        "positions": "joints relative to the root, then the root trajectory (world = joint + center)",
+        "positions": "world joints (skeletons + center) then the center as joint 23, encoded by encode_keypoints (root 23, heading from hips 16/7)",
         "audio": "<take>.wav cut from audio.mp3 at start_position/fps for n_frames/fps seconds",
         "takes": {r["take"]: {"start_position": r["start_position"], "offset_seconds": r["offset_seconds"]} for r in results},
-        "joints": N_JOINTS,
+        "joints": N_JOINTS + 1,
         "dims": 3,
-        "trajectory_columns": 3,
+        "encoding": encoding,
+        "start_states": keypoint_start_states({t["take"]: t["world"] for t in takes}, encoding),
         "edges": EDGES,
+        "left_joints": LEFT_JOINTS,
+        "right_joints": RIGHT_JOINTS,
     }
-    df.write_feature(feature, motions, fps=fps, columns=columns, settings=settings, kind="keypoints", scale=None)
+    df.write_feature(feature, motions, fps=fps, columns=takes[0]["columns"], settings=settings, kind="keypoints", scale=None)
     df.write_splits(lists)
     return results

@@ -23,6 +23,10 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--joints", default=None, help="comma-separated BVH joint names to keep (default: all)")
     p.add_argument("--mirror", action="store_true", help="add left/right mirrored copies of the train takes")
     p.add_argument("--keypoints_fps", type=float, default=None, help="frame rate of .npy / OpenPose keypoint takes")
+    p.add_argument("--keypoints_heading_joints", default=None, metavar="L,R",
+                   help="3-D keypoint takes: indices of a left,right joint pair (e.g. the hips) whose direction gives the heading; "
+                   "root steps and joints are then stored in the character's frame (default: heading held fixed, world axes)")
+    p.add_argument("--keypoints_up_axis", default=d.keypoints_up_axis, choices=["x", "y", "z"], help="vertical axis of 3-D keypoint takes")
     p.add_argument("--split_mode", default=d.split_mode, choices=["auto", "takes", "time"])
     p.add_argument("--val_fraction", type=float, default=d.val_fraction)
     p.add_argument("--test_fraction", type=float, default=d.test_fraction)
@@ -35,11 +39,26 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     return p
 
 
+def parse_joint_pair(value: str | None, option: str) -> list[int] | None:
+    """'16,7' -> [16, 7] (None stays None); anything else is an error naming the option."""
+    if value is None or value == "":
+        return None
+    parts = [v.strip() for v in str(value).split(",")]
+    try:
+        pair = [int(v) for v in parts]
+    except ValueError:
+        pair = []
+    if len(pair) != 2 or any(j < 0 for j in pair):
+        raise MotionlabError(f"{option}: expected two joint indices 'left,right' (e.g. 16,7), found {value!r}")
+    return pair
+
+
 def settings_from_args(args) -> PrepareSettings:
     return PrepareSettings(
         fps=args.fps, audio_features=[f for f in args.audio_features.split(",") if f], n_mels=args.n_mels, sample_rate=args.sample_rate,
         motion_representation=args.motion_representation, joints=args.joints.split(",") if args.joints else None, mirror=args.mirror,
-        keypoints_fps=args.keypoints_fps, split_mode=args.split_mode, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        keypoints_fps=args.keypoints_fps, keypoints_heading_joints=parse_joint_pair(args.keypoints_heading_joints, "--keypoints_heading_joints"),
+        keypoints_up_axis=args.keypoints_up_axis, split_mode=args.split_mode, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         text_embeddings=args.text_embeddings, strict=args.strict, seed=args.seed,
     )
 

@@ -19,6 +19,8 @@ class PrepareSettings:
     joints: list[str] | None = None
     mirror: bool = False
     keypoints_fps: float | None = None
+    keypoints_heading_joints: list[int] | None = None  # (left, right) joints giving a 3-D take's heading; None: heading held fixed
+    keypoints_up_axis: str = "y"  # vertical axis of 3-D keypoint takes
     split_mode: str = "auto"  # takes | time | auto (time when fewer than 3 takes)
     val_fraction: float = 0.1
     test_fraction: float = 0.1

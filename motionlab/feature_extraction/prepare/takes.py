@@ -73,7 +73,10 @@ def _load_motion(take: Take, s: PrepareSettings, r: TakeResult) -> None:
     else:
         from motionlab.feature_extraction.keypoints import load_openpose_folder
 
-        kp, _ = load_openpose_folder(take.motion)
+        kp, info = load_openpose_folder(take.motion)
+        # The loader returns neck-relative points; add the neck track back (in the same shoulder-width
+        # units) so the features keep how the person moves through the image.
+        kp = kp + info["root"][:, None] / info["scale"]
     r.motion, r.motion_seconds = resample_frames(kp, s.keypoints_fps, s.fps), kp.shape[0] / s.keypoints_fps
 
 

@@ -11,12 +11,31 @@ from dataclasses import asdict
 import numpy as np
 
 from motionlab.datafolder import MANIFEST, DataFolder, feature_name
+from motionlab.feature_extraction.keypoints import NECK
 from motionlab.feature_extraction.prepare.discovery import Take
 from motionlab.feature_extraction.prepare.settings import PrepareSettings, Summary
 from motionlab.feature_extraction.prepare.splits import Segment
 from motionlab.feature_extraction.prepare.takes import TakeResult
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import write_json
+
+START_STATES = "start_states"  # meta settings key of keypoint features: seq -> {"position": [...], "heading": radians}
+
+
+def keypoint_start_states(keypoints: dict[str, np.ndarray], encoding: dict) -> dict[str, dict]:
+    """seq -> where its root starts and which way it faces, for every encoded keypoint sequence.
+
+    Kept in the feature's meta (prepare and the importers alike; ``outputs.positions_and_bones``
+    reads it), because the features hold only steps: without it the ground truth would be drawn
+    from the origin instead of where the take really is.
+    """
+    from motionlab.feature_extraction.keypoints import keypoints_start_state
+
+    out = {}
+    for q, kp in keypoints.items():
+        pos, heading = keypoints_start_state(kp, encoding)
+        out[q] = {"position": [float(v) for v in pos], "heading": float(heading)}
+    return out
 
 
 class Writer:
@@ -74,16 +93,45 @@ class Writer:
             settings = {"source": "bvh", "representation": self.s.motion_representation, "pipeline": self.df.pipeline_path(name).name}
             self._write(name, feats, pipe.columns, settings, kind="motion")
         else:
-            from motionlab.feature_extraction.keypoints import keypoint_columns, keypoints_to_features
-
-            J, D = next(iter(cut.values())).shape[1:]
-            name = feature_name(f"{'openpose' if kind == 'openpose' else 'keypoints'}{D}d", self.s.fps)
-            root = None if kind == "openpose" else 0  # OpenPose is already neck-relative and scaled
-            feats = {q: keypoints_to_features(kp, root_joint=root) for q, kp in cut.items()}
-            settings = {"source": kind, "joints": int(J), "dims": int(D), "root_joint": root, "source_fps": self.s.keypoints_fps}
-            self._write(name, feats, keypoint_columns(J, D), settings, kind="keypoints")
+            name, feats = self._keypoints(kind, cut)
         self.summary.frames = sum(len(f) for f in feats.values())
         self.summary.seconds = self.summary.frames / self.s.fps
+
+    def _keypoints(self, kind: str, cut: dict[str, np.ndarray]) -> tuple[str, dict]:
+        """Encode keypoint sequences like BVH features (root steps + heading change, root-relative
+        joints: ``encode_keypoints``) and write them with their start states; returns (name, features)."""
+        from motionlab.feature_extraction.keypoints import encode_keypoints
+
+        first = next(iter(cut))
+        J, D = cut[first].shape[1:]
+        for q, kp in cut.items():
+            if kp.shape[1:] != (J, D):
+                raise MotionlabError(
+                    f"{self.df.path}: keypoint takes disagree in shape: {self.segments[first].take} has {J} joints x {D}, "
+                    f"{self.segments[q].take} {kp.shape[1]} x {kp.shape[2]}; expected the same joints in every take"
+                )
+        heading = self.s.keypoints_heading_joints
+        if heading is not None:
+            if D == 2:
+                raise MotionlabError(f"--keypoints_heading_joints: expected none for 2-D (image) keypoints, which have no heading; found {','.join(map(str, heading))}")
+            bad = [j for j in heading if not 0 <= int(j) < J]
+            if len(heading) != 2 or bad or heading[0] == heading[1]:
+                raise MotionlabError(f"--keypoints_heading_joints: expected two different joint indices in [0, {J}) (left,right), found {','.join(map(str, heading))}")
+        # OpenPose takes come as neck-relative positions plus the neck track (takes.py adds it back): the neck is the root.
+        root = NECK if kind == "openpose" else 0
+        feats, encoding, columns = {}, None, None
+        for q, kp in cut.items():
+            feats[q], columns, encoding = encode_keypoints(kp, root_joint=root, up_axis=self.s.keypoints_up_axis, heading_joints=heading)
+        prefix = f"{'openpose' if kind == 'openpose' else 'keypoints'}{D}d_cr"
+        name = feature_name(prefix, self.s.fps)
+        settings = {
+            "source": kind, "joints": int(J), "dims": int(D), "root_joint": root, "source_fps": self.s.keypoints_fps,
+            "encoding": encoding, START_STATES: keypoint_start_states(cut, encoding),
+        }
+        if kind == "openpose":
+            settings["units"] = "median shoulder widths of the take, image axes (y down)"
+        self._write(name, feats, columns, settings, kind="keypoints")
+        return name, feats
 
     def audio(self):
         arrays = self._cut(lambda r: r.audio)
