@@ -44,7 +44,8 @@ class ActNorm(Transform):
         return z, constant_logdet(self.logs.sum(), x)
 
     def inverse(self, z: torch.Tensor, cond=None, state=None):
-        return z * torch.exp(-self.logs) - self.bias, constant_logdet(-self.logs.sum(), z)
+        neg_logs = -self.logs  # sum(-logs) is exactly -sum(logs)
+        return z * torch.exp(neg_logs) - self.bias, constant_logdet(neg_logs.sum(), z)
 
 
 class BatchNormFlow(Transform):
@@ -79,8 +80,8 @@ class BatchNormFlow(Transform):
         return z, constant_logdet(log_scale.sum(), x)
 
     def inverse(self, z: torch.Tensor, cond=None, state=None):
-        log_scale = self.log_gamma - 0.5 * torch.log(self.running_var + self.eps)
-        return (z - self.beta) * torch.exp(-log_scale) + self.running_mean, constant_logdet(-log_scale.sum(), z)
+        neg_log_scale = -(self.log_gamma - 0.5 * torch.log(self.running_var + self.eps))
+        return (z - self.beta) * torch.exp(neg_log_scale) + self.running_mean, constant_logdet(neg_log_scale.sum(), z)
 
 
 class IdentityNorm(Transform):

@@ -69,7 +69,8 @@ class AffineCoupling(_Coupling):
 
     def _inverse_transform(self, zb, params):
         t, log_s = self._split(params)
-        return (zb - t) * torch.exp(-log_s), -_sum_per_element(log_s)
+        neg_log_s = -log_s  # its sum is exactly minus the forward's
+        return (zb - t) * torch.exp(neg_log_s), _sum_per_element(neg_log_s)
 
 
 class FlowPlusPlusCoupling(_Coupling):

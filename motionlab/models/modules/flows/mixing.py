@@ -48,7 +48,7 @@ class InvertibleLinear(Transform):
     def inverse(self, z: torch.Tensor, cond=None, state=None):
         if torch.is_grad_enabled():
             w, logabsdet = self._weight()
-            return z @ torch.linalg.inv(w).T.to(z.dtype), constant_logdet(-logabsdet, z).to(z.dtype)
+            return z @ torch.linalg.inv(w).T.to(z.dtype), constant_logdet(logabsdet, z, sign=-1).to(z.dtype)
         inv_t, neg_logabsdet = self._cached_inverse(z.dtype)
         return z @ inv_t, constant_logdet(neg_logabsdet, z)
 

@@ -42,9 +42,15 @@ class Transform(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement inverse(z, cond, state) -> (x, logdet)")
 
 
-def constant_logdet(log_abs_det_per_frame: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """(B,) log-det of a per-frame map with the same Jacobian on every frame of ``like`` (B, T, D)."""
-    return (log_abs_det_per_frame * like.shape[1]).expand(like.shape[0])
+def constant_logdet(log_abs_det_per_frame: torch.Tensor, like: torch.Tensor, sign: int = 1) -> torch.Tensor:
+    """(B,) log-det of a per-frame map with the same Jacobian on every frame of ``like`` (B, T, D); ``sign=-1``
+    for an inverse (exactly minus the forward's).
+
+    Frame-by-frame generation computes this every step, so the one-frame case skips the (exact) multiplication.
+    """
+    n = sign * like.shape[1]
+    ld = log_abs_det_per_frame if n == 1 else -log_abs_det_per_frame if n == -1 else log_abs_det_per_frame * n
+    return ld.expand(like.shape[0])
 
 
 class CompositeTransform(Transform):
@@ -71,16 +77,17 @@ class CompositeTransform(Transform):
     def __getitem__(self, i: int) -> Transform:
         return list(self._modules.values())[i]
 
+    # the sums start from the first block's log-det (the same value as from zeros, one op less per composite)
     def forward(self, x, cond=None, state=None):
-        logdet = x.new_zeros(x.shape[0])
+        logdet = None
         for t in self._modules.values():
             x, ld = t(x, cond, state)
-            logdet = logdet + ld
-        return x, logdet
+            logdet = ld if logdet is None else logdet + ld
+        return x, x.new_zeros(x.shape[0]) if logdet is None else logdet
 
     def inverse(self, z, cond=None, state=None):
-        logdet = z.new_zeros(z.shape[0])
+        logdet = None
         for t in reversed(self._modules.values()):
             z, ld = t.inverse(z, cond, state)
-            logdet = logdet + ld
-        return z, logdet
+            logdet = ld if logdet is None else logdet + ld
+        return z, z.new_zeros(z.shape[0]) if logdet is None else logdet
