@@ -322,7 +322,7 @@ def test_real_zeggs_take_audio_and_motion_line_up(real_data, tmp_path, fps):
 def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
     """The user story of the feature-extraction issue on the real speech take."""
     from motionlab.inference import generate as gen
-    from motionlab.inference.render import probe_duration
+    from media_probe import probe_duration
     from motionlab.training.options import parse_options
     from motionlab.training.train import train
 
@@ -337,7 +337,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
         "--max_epochs", "1", "--limit_train_batches", "3", "--no-progress_bar",
     ]))
     out = tmp_path / "gen"
-    args = gen.parse_args(["z", "067_Speech_2_x_1_0-test", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--generate_video"])
+    args = gen.parse_args(["z", "067_Speech_2_x_1_0-test", "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--generate_video", "--compare_ground_truth"])
     paths = gen.run(args)
     bvh = load_bvh(out / "z" / "067_Speech_2_x_1_0-test.bvh")
     source = load_bvh(real_data / "paired" / "zeggs_067_speech_2" / "067_Speech_2_x_1_0.bvh")
@@ -346,6 +346,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
     assert bvh.n_frames == T and bvh.fps == pytest.approx(20)
     d = probe_duration(out / "z" / "067_Speech_2_x_1_0-test.mp4")
     assert d["video_frames"] == T and abs(d["audio"] - T / 20) < 0.1
+    assert d["size"] == (960, 480)  # --compare_ground_truth: the ground truth beside the generated motion
     assert len(paths) == 3
 
     args = gen.parse_args(["z", "--audio_file", str(real_data / "audio" / "speech" / "librispeech_198-209-0000.hq.ogg"), "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--max_length", "60"])
@@ -357,7 +358,7 @@ def test_real_dance_import_extract_audio_and_video(real_data, tmp_path):
     """Dance with Melody: import (start offsets honoured), add audio features, draw a video with the cut song."""
     from motionlab.feature_extraction.importers.dance_melody import import_dance_melody
     from motionlab.inference.outputs import audio_for, write_video
-    from motionlab.inference.render import probe_duration
+    from media_probe import probe_duration
 
     out = tmp_path / "dance"
     takes = import_dance_melody(real_data / "paired" / "dance_with_melody", out, val_takes=["DANCE_W_24"])
@@ -376,7 +377,7 @@ def test_real_dance_import_extract_audio_and_video(real_data, tmp_path):
 
 def test_extract_scale_standardises_imported_features_once(tmp_path):
     from motionlab.cli import main
-    from motionlab.feature_extraction.meta import write_feature_meta
+    from motionlab.datafolder import DataFolder
     from motionlab.feature_extraction.prepare import scale_features
     from motionlab.feature_extraction.scalers import StandardScaler
 
@@ -387,8 +388,8 @@ def test_extract_scale_standardises_imported_features_once(tmp_path):
         np.save(tmp_path / f"{q}.text_tokens_20fps.npy", np.arange(20, dtype=np.float32)[:, None])
     for split, ids in (("train", ["s0", "s1"]), ("val", ["s2"]), ("test", [])):
         (tmp_path / f"base_filenames_{split}.txt").write_text("".join(f"{q}\n" for q in ids))
-    write_feature_meta(tmp_path, "pose", 20, ["a", "b", "c", "d"], {"source": "some_importer"}, kind="keypoints")
-    write_feature_meta(tmp_path, "text_tokens_20fps", 20, ["token_id"], {"source": "words", "scaled": False}, kind="text")
+    DataFolder(tmp_path).write_meta("pose", 20, ["a", "b", "c", "d"], {"source": "some_importer"}, kind="keypoints")
+    DataFolder(tmp_path).write_meta("text_tokens_20fps", 20, ["token_id"], {"source": "words", "scaled": False}, kind="text")
 
     assert scale_features(tmp_path) == {"pose": "scaled (3 sequences)", "text_tokens_20fps": "token ids: not scaled"}
     scaler = StandardScaler.load(tmp_path / "pose.scaler.npz")

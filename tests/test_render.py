@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from motionlab.inference.render import _bone_sides, _joint_sides, probe_duration, render_video
+from media_probe import probe_duration
+from motionlab.inference.render import _bone_sides, _joint_sides, render_video
 from motionlab.utils.errors import MotionlabError
 
 FPS = 20

@@ -57,10 +57,3 @@ class StandardScaler:
             raise MotionlabError(f"{path}: scaler file not found") from None
         except (KeyError, ValueError, OSError) as e:
             raise MotionlabError(f"{path}: not a motionlab scaler (expected an .npz with 'mean' and 'scale'): {e}") from None
-
-
-def load_scaler_if_any(data_dir, feature: str) -> StandardScaler | None:
-    """``DataFolder(data_dir).scaler(feature)``, for callers without a DataFolder (refuses stale scalers)."""
-    from motionlab.datafolder import DataFolder
-
-    return DataFolder(data_dir).scaler(feature)

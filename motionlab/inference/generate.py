@@ -235,11 +235,11 @@ def run(args) -> list[Path]:
         truth = unscale(folder, feature, arrays[feature][: args.max_length or None]) if args.compare_ground_truth and feature in arrays else None
         if args.compare_ground_truth and truth is None:
             raise MotionlabError(f"--compare_ground_truth: sequence '{seq}' has no '{feature}' ground truth")
-        written += write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir, truth)
+        written += write_outputs(args, folder, seq, result, feature, audio_path, audio_start, out_dir, truth)
     return written
 
 
-def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start, out_dir, truth=None) -> list[Path]:
+def write_outputs(args, folder: DataFolder, seq, result, feature, audio_path, audio_start, out_dir, truth=None) -> list[Path]:
     """BVH and/or video of the (first) output modality, one per sample."""
     from motionlab.inference import outputs
 
@@ -251,11 +251,11 @@ def write_outputs(args, data_dir, seq, result, feature, audio_path, audio_start,
     for k, feats in enumerate(samples):
         stem = seq if len(samples) == 1 else f"{seq}.sample{k}"
         if args.generate_bvh:
-            written.append(outputs.write_bvh(data_dir, feature, feats, out_dir / f"{stem}.bvh", seq))
+            written.append(outputs.write_bvh(folder.path, feature, feats, out_dir / f"{stem}.bvh", seq))
         if args.generate_video:
             if audio_path is None:
                 print(f"motionlab: no audio found for {seq}; the video is silent", file=sys.stderr)
-            written.append(outputs.write_video(data_dir, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start, compare_features=truth))
+            written.append(outputs.write_video(folder.path, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start, compare_features=truth))
     return written
 
 
