@@ -176,6 +176,8 @@ def test_generate_says_which_seed_and_offers_the_mean_pose(demo_experiment, tmp_
     args = ["-m", "motionlab.cli", "generate", "demo", "demo_07", "--experiments_dir", str(demo_experiment), "--output_folder", str(tmp_path / "o"), "--max_length", "40"]
     proc = run_cli(*args)
     assert proc.returncode == 0 and "seed: the first 10 frames of demo_07" in proc.stderr
+    assert "generating:" in proc.stderr  # a progress bar is shown (--no-progress hides it)
+    assert "generating" not in run_cli(*args, "--no-progress").stderr
     proc = run_cli(*args, "--seed_from", "mean")
     assert proc.returncode == 0 and "seed: the mean pose of the train split (10 frames)" in proc.stderr
     out = np.load(tmp_path / "o" / "demo" / "demo_07.demo_motion.generated.npy")

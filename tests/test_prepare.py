@@ -319,7 +319,7 @@ def test_real_zeggs_take_audio_and_motion_line_up(real_data, tmp_path, fps):
     assert a.shape[0] == m.shape[0] == round(2065 / 30 * fps)
 
 
-def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
+def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path, capsys):
     """The user story of the feature-extraction issue on the real speech take."""
     from motionlab.inference import generate as gen
     from media_probe import probe_duration
@@ -352,6 +352,7 @@ def test_real_zeggs_prepare_train_generate_bvh_and_video(real_data, tmp_path):
     args = gen.parse_args(["z", "--audio_file", str(real_data / "audio" / "speech" / "librispeech_198-209-0000.hq.ogg"), "--experiments_dir", str(tmp_path / "exp"), "--output_folder", str(out), "--generate_bvh", "--max_length", "60"])
     gen.run(args)
     assert load_bvh(out / "z" / "librispeech_198-209-0000.hq.bvh").n_frames == 60
+    assert "seed: the mean pose of the train split" in capsys.readouterr().err  # new audio: a neutral seed, and it says so
 
 
 def test_real_dance_import_extract_audio_and_video(real_data, tmp_path):
