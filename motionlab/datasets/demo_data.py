@@ -63,7 +63,9 @@ def make_demo_data(out_dir, n_sequences: int = 24, seconds: float = 16.0, seed: 
     splits = {"train": ids[: n_sequences - 2 * n_val], "val": ids[n_sequences - 2 * n_val : n_sequences - n_val], "test": ids[n_sequences - n_val :]}
     df = DataFolder(out)
     df.write_splits(splits)
-    for k, (feature, columns) in enumerate(((AUDIO, ["beat", "onset"] + [f"band_{i}" for i in range(14)]), (MOTION, [f"j{j}_{c}" for j in range(4) for c in "xyz"]))):
-        settings = {"generator": "motionlab.datasets.demo_data", "seed": seed}
-        df.write_feature(feature, {s: seqs[s][k] for s in ids}, fps=FPS, columns=columns, settings=settings, kind="demo", scale=True)
+    settings = {"generator": "motionlab.datasets.demo_data", "seed": seed}
+    df.write_feature(AUDIO, {s: seqs[s][0] for s in ids}, fps=FPS, columns=["beat", "onset"] + [f"band_{i}" for i in range(14)], settings=settings, kind="demo", scale=True)
+    # The motion is 4 joints x 3 coordinates: drawable and measurable like keypoints (a chain of 3 bones).
+    motion_settings = {**settings, "joints": 4, "dims": 3, "edges": [[0, 1], [1, 2], [2, 3]]}
+    df.write_feature(MOTION, {s: seqs[s][1] for s in ids}, fps=FPS, columns=[f"j{j}_{c}" for j in range(4) for c in "xyz"], settings=motion_settings, kind="keypoints", scale=True)
     return out
