@@ -216,3 +216,17 @@ def test_make_demo_says_how_to_reach_the_commands():
     dry = subprocess.run(["make", "-n", "demo", "tensorboard", "STAMP=Makefile"], cwd=REPO, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert ". .venv/bin/activate" in dry.stdout and ".venv/bin/tensorboard --logdir training/experiments" in dry.stdout
+
+
+def test_sample_video_every_n_validations(tmp_path, small_demo):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(options(small_demo, tmp_path, "--max_epochs", "3", "--limit_train_batches", "2", "--limit_val_batches", "1", "--log_video_every_n_val", "2"))
+    videos = sorted((Path(result["experiment_dir"]) / "samples").glob("*.mp4"))
+    assert [v.name for v in videos] == ["val2_step4.mp4"]  # validations 1 and 3 skipped
+    from media_probe import probe_duration
+
+    assert probe_duration(videos[0])["video_frames"] == 8 * 20 and probe_duration(videos[0])["size"] == (960, 480)  # 8 s, generated | ground truth
+    events = EventAccumulator(str(Path(result["experiment_dir"]) / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert "val_sample" in " ".join(events.Tags()["images"])

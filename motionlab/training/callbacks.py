@@ -28,3 +28,70 @@ class RecordSampleIndices(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.current_epoch == 0:
             write_text(self.out_dir / f"sample_indices_rank{trainer.global_rank}.json", json.dumps(self.seen))
+
+
+class SampleVideo(pl.Callback):
+    """Every ``every_n_val`` validations, generate a short sample of the first val sequence, render it
+    (generated | ground truth, with the audio) to ``<exp>/samples/val<k>_step<step>.mp4`` with the
+    existing renderer, and log a strip of its frames to TensorBoard (``val_sample``).
+
+    TensorBoard's own video summaries need moviepy; an mp4 beside the logs plays anywhere, and the
+    frames show the motion at a glance in the browser. Runs on global rank 0 only.
+    """
+
+    def __init__(self, out_dir, every_n_val: int, seconds: float = 8.0, frames_in_strip: int = 6):
+        self.out_dir, self.every_n_val, self.seconds, self.frames_in_strip = Path(out_dir), int(every_n_val), float(seconds), int(frames_in_strip)
+        self.validations = 0
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        self.validations += 1
+        if self.validations % self.every_n_val or not trainer.is_global_zero:
+            return
+        path = self.write_sample(pl_module, trainer.global_step)
+        if path is not None and trainer.logger is not None and hasattr(trainer.logger.experiment, "add_images"):
+            frames = self.strip(path)
+            if frames is not None:
+                trainer.logger.experiment.add_images("val_sample", frames, global_step=trainer.global_step, dataformats="NHWC")
+
+    def write_sample(self, model, step: int) -> Path | None:
+        import numpy as np
+
+        from motionlab.datafolder import DataFolder
+        from motionlab.inference import generate as gen
+        from motionlab.inference import outputs
+
+        opt = model.opt
+        dataset = gen.build_dataset(opt)
+        folder = getattr(dataset, "folder", None) or DataFolder(opt.data_dir)
+        feature = opt.output_modalities[0]
+        if not folder.meta_path(feature).exists() or folder.meta(feature)["kind"] not in ("motion", "keypoints"):
+            return None  # nothing drawable
+        seq = folder.split("val")[0]
+        frames = int(self.seconds * folder.meta(feature)["fps"])
+        arrays = {k: v[:frames] for k, v in dataset.sequence_inputs(seq).items()}
+        was_training = model.training
+        try:
+            result = gen.generate_sequence(model, opt, dataset, seq, arrays=arrays, conditions=dataset.sequence_conditions(seq))
+        finally:
+            model.train(was_training)
+        truth = gen.unscale(folder, feature, arrays[feature]) if feature in arrays else None
+        sample = result[feature] if result[feature].ndim == 2 else result[feature][0]
+        audio_path, start = folder.audio_for(seq)
+        path = self.out_dir / "samples" / f"val{self.validations}_step{step}.mp4"
+        return outputs.write_video(folder, feature, np.asarray(sample), path, seq, audio_path, start, compare_features=truth)
+
+    def strip(self, path: Path):
+        """A few frames of the mp4 as a (N, H, W, 3) uint8 array."""
+        import imageio_ffmpeg
+        import numpy as np
+
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        w, h = meta["size"]
+        frames = [np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader]
+        if not frames:
+            return None
+        pick = np.linspace(0, len(frames) - 1, min(self.frames_in_strip, len(frames))).round().astype(int)
+        return np.stack([frames[i] for i in pick])

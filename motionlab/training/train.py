@@ -19,7 +19,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
-from motionlab.training.callbacks import RecordSampleIndices
+from motionlab.training.callbacks import RecordSampleIndices, SampleVideo
 from motionlab.training.options import parse_options, save_options
 from motionlab.utils.errors import MotionlabError
 
@@ -110,6 +110,8 @@ def train(opt) -> dict:
         callbacks.append(EarlyStopping(monitor=opt.monitor, mode=opt.monitor_mode, patience=opt.early_stopping_patience))
     if opt.log_sample_indices:
         callbacks.append(RecordSampleIndices(exp))
+    if opt.log_video_every_n_val:
+        callbacks.append(SampleVideo(exp, opt.log_video_every_n_val))
 
     trainer_args = dict(
         default_root_dir=exp,
