@@ -31,6 +31,8 @@ setup(
         "ffmpeg-python>=0.2",
         "imageio-ffmpeg>=0.4.9",
         "h5py>=3.8",
+        "torchmetrics>=1.0",
+        "scikit-learn>=1.2",
     ],
     extras_require={
         "test": ["pytest>=7"],
