@@ -230,3 +230,12 @@ def test_sample_video_every_n_validations(tmp_path, small_demo):
     events = EventAccumulator(str(Path(result["experiment_dir"]) / "tb"), size_guidance={"images": 0})
     events.Reload()
     assert "val_sample" in " ".join(events.Tags()["images"])
+
+
+def test_val_metrics_are_logged_from_validation(tmp_path, small_demo):
+    result = train(options(small_demo, tmp_path, "--max_epochs", "1", "--limit_train_batches", "3", "--val_metrics", "l1,mse,fid"))
+    m = result["metrics"]
+    assert m["val_mse"] == pytest.approx(m["val_loss"], rel=1e-4)  # the transformer's loss is the MSE of the same outputs
+    assert 0 < m["val_l1"] and 0 <= m["val_fid"]
+    with pytest.raises(MotionlabError, match="--val_metrics: unknown metric 'bas'"):
+        train(options(small_demo, tmp_path, "--experiment_name", "x", "--val_metrics", "bas"))

@@ -52,6 +52,7 @@ class BaseModel(pl.LightningModule):
         self.input_modalities = list(opt.get("input_modalities") or spec.input_modalities)
         self.output_modalities = list(opt.get("output_modalities") or spec.output_modalities)
         self.spec = WindowSpec.from_options(self.opt)
+        self.val_metrics = self._build_val_metrics(list(getattr(self.opt, "val_metrics", None) or []))
 
     @classmethod
     def from_dataset(cls, opt, dataset) -> "BaseModel":
@@ -83,7 +84,38 @@ class BaseModel(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         loss, terms = self.compute_loss(batch)
         self.log_terms("val", loss, terms, self.batch_size_of(batch))
+        if self.val_metrics:
+            self.update_val_metrics(batch)
         return loss
+
+    #: ``--val_metrics`` names: feature-space metrics of the first output window, logged as val_<name>.
+    VAL_METRICS = ("l1", "mse", "fid")
+
+    def _build_val_metrics(self, names: list[str]) -> torch.nn.ModuleDict:
+        from motionlab.analysis import metrics as M
+
+        unknown = [n for n in names if n not in self.VAL_METRICS]
+        if unknown:
+            raise MotionlabError(f"--val_metrics: unknown metric '{unknown[0]}' (choose from {', '.join(self.VAL_METRICS)}; motionlab evaluate computes the rest)")
+        make = {"l1": M.L1, "mse": M.MSE, "fid": M.FrechetDistance}
+        return torch.nn.ModuleDict({n: make[n]() for n in names})
+
+    def predict_outputs(self, batch) -> list[torch.Tensor]:
+        """The model's outputs for a batch of training windows, as generation would make them (one sample, temperature 1)."""
+        cond = {"speaker": batch["speaker"]} if "speaker" in batch else {}
+        if self.generation_mode() == "autoregressive":
+            outputs, _ = self.generation_step(batch["inputs"], self.init_generation_state(self.batch_size_of(batch), **cond), temperature=1.0, **cond)
+            return outputs
+        return self.generate_window(batch["inputs"], **cond)
+
+    def update_val_metrics(self, batch) -> None:
+        """Update and log the ``--val_metrics`` accumulators (Lightning computes them at the epoch's end, synced across DDP ranks)."""
+        pred = self.predict_outputs(batch)[0]
+        target = batch["outputs"][0]
+        n = min(pred.shape[1], target.shape[1])
+        for name, metric in self.val_metrics.items():
+            metric.update(pred[:, :n].detach(), target[:, :n])
+            self.log(f"val_{name}", metric, on_step=False, on_epoch=True, batch_size=self.batch_size_of(batch))
 
     def test_step(self, batch, batch_idx):
         loss, terms = self.compute_loss(batch)

@@ -79,6 +79,7 @@ def base_parser(add_help: bool = True) -> argparse.ArgumentParser:
     add_bool_option(e, "--overwrite", False, "replace an existing experiment's checkpoints instead of refusing")
     e.add_argument("--checkpoint_every_n_steps", type=non_negative_int, default=0, help="also save last.ckpt every N steps (0: each epoch)")
     add_bool_option(e, "--log_sample_indices", False, "write the window indices each rank trained on in epoch 0")
+    add_list_option(e, "--val_metrics", str, [], "metrics logged from validation as val_<name>: l1, mse, fid (Fréchet distance of the output frames, scaled features); motionlab evaluate computes the rest")
     e.add_argument("--log_video_every_n_val", type=non_negative_int, default=0, help="every N validations, render a short generated sample of the first val sequence (beside its ground truth) to <exp>/samples/ and TensorBoard (0: never)")
     return p
 
