@@ -219,6 +219,15 @@ def test_refuses_another_skeleton_or_scaling(ae, small_demo, tmp_path):
     assert isinstance(load_feature_network("fgd", kind="autoencoder", feature=MOTION, data_dir=other.path, experiments_dir=ae[0]), MotionAutoencoderModel)
 
 
+def test_refuses_a_classifier_that_does_not_know_the_evaluated_speakers(classifier, speaker_data, tmp_path):
+    other = tmp_path / "data"
+    shutil.copytree(speaker_data, other)
+    labels = DataFolder(other).speakers()
+    DataFolder(other).write_speakers({**labels, "fast_0": "newcomer"})
+    with pytest.raises(MotionlabError, match=r"knows speakers \['fast', 'slow'\], but .*speakers.json also labels sequences \['newcomer'\]"):
+        load_feature_network("style", kind="style_classifier", feature=POSE, data_dir=other, experiments_dir=classifier[0])
+
+
 def test_refuses_an_untrained_network(ae, small_demo, tmp_path):
     exp_dir, _, _ = ae
     shutil.copytree(exp_dir / "fgd", tmp_path / "fgd", ignore=shutil.ignore_patterns("tb"))

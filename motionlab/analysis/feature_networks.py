@@ -58,12 +58,13 @@ def train_command(kind: str, feature: str, data_dir=None, experiment: str | None
     return cmd
 
 
-def load_feature_network(experiment, *, kind: str, feature: str, data_dir=None, experiments_dir=DEFAULT_EXPERIMENTS_DIR):
-    """The trained network of ``experiment`` (eval mode, CPU), checked against the feature to evaluate.
+def load_feature_network(experiment, *, kind: str, feature: str, data_dir=None, experiments_dir=DEFAULT_EXPERIMENTS_DIR, device: str = "cpu"):
+    """The trained network of ``experiment`` (eval mode, on ``device``), checked against the feature to evaluate.
 
     ``kind``: 'autoencoder' (FGD) or 'style_classifier'. ``data_dir``: the data folder being
     evaluated; when given, the feature's dims (and, when the network's own data folder is
-    reachable, its columns, BVH skeleton and scaler) must match what the network trained on.
+    reachable, its columns, BVH skeleton and scaler) must match what the network trained on, and a
+    classifier must know every speaker label of the data's ``speakers.json``.
     """
     key = ALIASES.get(kind, kind)
     if key not in KINDS:
@@ -86,7 +87,7 @@ def load_feature_network(experiment, *, kind: str, feature: str, data_dir=None, 
     if step <= 0:
         raise MotionlabError(f"{ckpt_path}: saved at global step {step}: the {k.what} is untrained (random weights); {train_it}")
 
-    model, opt, _ = exp.load_model(ckpt_path)
+    model, opt, _ = exp.load_model(ckpt_path, device=device)
     spec = model.data_spec
     trained_on = f"feature '{model.feature}' ({model.dim} dims)"
     if model.feature != feature:
@@ -94,8 +95,21 @@ def load_feature_network(experiment, *, kind: str, feature: str, data_dir=None, 
     if spec.dim(feature) != model.dim:  # the spec and the built network disagree: a corrupt experiment
         raise MotionlabError(f"{ckpt_path}: data spec says {spec.dim(feature)} dims for '{feature}', the network reads {model.dim}")
     if data_dir is not None:
-        _check_same_data(DataFolder(data_dir), DataFolder(opt.data_dir), feature, model.dim, ckpt_path, trained_on, train_it)
+        evaluated = DataFolder(data_dir)
+        _check_same_data(evaluated, DataFolder(opt.data_dir), feature, model.dim, ckpt_path, trained_on, train_it)
+        if key == "style_classifier":
+            _check_speakers(evaluated, spec.speaker_names, ckpt_path, train_it)
     return model
+
+
+def _check_speakers(evaluated: DataFolder, known, ckpt_path, train_it: str) -> None:
+    """Style accuracy compares with the evaluated data's labels: each must be a class of the classifier."""
+    unknown = sorted(set(evaluated.speakers().values()) - set(known))
+    if unknown:
+        raise MotionlabError(
+            f"{ckpt_path}: the style classifier knows speakers {list(known)}, but {evaluated.path / 'speakers.json'} also labels "
+            f"sequences {unknown[:5]}; {train_it}"
+        )
 
 
 def _global_step(ckpt_path: Path) -> int:
