@@ -51,6 +51,12 @@ def _generate(argv) -> int:
     return main(argv)
 
 
+def _evaluate(argv) -> int:
+    from motionlab.analysis.evaluate import main
+
+    return main(argv)
+
+
 def _prepare(argv) -> int:
     from motionlab.feature_extraction.prepare.cli import main
 
@@ -72,6 +78,7 @@ def _import(argv) -> int:
 COMMANDS = {
     "train": (_train, "train a model (options: motionlab train --help)"),
     "generate": (_generate, "generate from a trained experiment"),
+    "evaluate": (_evaluate, "score an experiment and the baselines on a split: metrics.json, report.md, plots"),
     "info": (_info, "list registered models and datasets"),
     "make-demo-data": (_make_demo_data, "write the synthetic demo dataset"),
     "prepare": (_prepare, "features, splits, scalers and metadata from a folder of paired takes"),

@@ -118,6 +118,10 @@ def motion_beats(positions, fps: float, *, smoothing: float = MOTION_BEAT_SMOOTH
 # Audio beats and onsets
 # ----------------------------------------------------------------------------------------------
 
+#: A segment may end this much (s) past the audio: motion frame counts are rounded, so the last frame can.
+AUDIO_END_TOLERANCE = 0.1
+
+
 def _hop(sr: int) -> int:
     """Power of two nearest to 11.6 ms (512 at 44.1/48 kHz, 256 at 16/22.05 kHz): ~86 analysis frames/s."""
     return int(2 ** round(math.log2(sr * 512 / 44100)))
@@ -137,6 +141,8 @@ def _audio_segment(path, start: float, duration: float | None, who: str) -> tupl
         sr = int(info.samplerate)
         first = int(round(start * sr))
         n = -1 if duration is None else int(round(duration * sr))
+        if n > 0 and info.frames < first + n <= info.frames + int(AUDIO_END_TOLERANCE * sr):
+            n = info.frames - first  # motion frames rounded past the audio's end (prepare's round(duration x fps))
         if first >= info.frames or (n > 0 and first + n > info.frames):
             end = "the end" if duration is None else f"{start + duration:.3f} s"
             raise MotionlabError(f"{who}: {path}: audio is {info.frames / sr:.3f} s long, the segment asked for runs from {start:.3f} s to {end}")

@@ -1,0 +1,192 @@
+"""``motionlab evaluate <exp> [--split test]``: generate for every sequence of a split, score it and the
+baselines with the same metrics, and write ``inference/evaluation/<exp>/``.
+
+Generated motion comes from the experiment's model (``motionlab generate``'s code path, seeded
+from each sequence), or from ``--generated_dir`` holding ``<seq>.<feature>.generated.npy`` (so other
+systems' outputs can be scored too; missing or extra sequences, other lengths and NaNs are refused).
+The baselines (:mod:`motionlab.analysis.baselines`) and the ground truth go through the same
+metrics. Output: ``metrics.json`` (every system), ``report.md`` (one table with arrows, the command
+that made it) and PNG plots (speed and acceleration histograms, a beat timeline, per-joint error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from motionlab.analysis import baselines as bl
+from motionlab.analysis import report
+from motionlab.analysis.scoring import Scorer
+from motionlab.datafolder import DataFolder
+from motionlab.inference import generate as gen
+from motionlab.models import find_model_using_name
+from motionlab.options import ListType, bounded
+from motionlab.training.experiment import Experiment
+from motionlab.utils.errors import MotionlabError
+
+
+def evaluate_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="motionlab evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=add_help)
+    p.add_argument("experiment", help="experiment name (folder under --experiments_dir)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--experiments_dir", default="training/experiments")
+    p.add_argument("--data_dir", default=None, help="data folder (default: the one the experiment trained on)")
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--generated_dir", default=None, help="score <seq>.<feature>.generated.npy files from this folder instead of generating")
+    p.add_argument("--output_folder", default="inference/evaluation")
+    p.add_argument("--baselines", type=ListType(str), default=list(bl.BASELINES), help=f"comma-separated, of {', '.join(bl.BASELINES)}")
+    p.add_argument("--fgd_model", default=None, help="experiment of a trained motion_autoencoder (./script_train.sh analysis/fgd_autoencoder) for FGD")
+    p.add_argument("--style_model", default=None, help="experiment of a trained style_classifier for style accuracy/F1/IS")
+    p.add_argument("--num_samples", type=bounded(int, 1, what="an integer"), default=1, help="samples per input (stochastic models: sample diversity)")
+    p.add_argument("--max_sequences", type=bounded(int, 0, what="an integer"), default=0, help="evaluate at most this many sequences (0: all)")
+    p.add_argument("--max_length", type=bounded(int, 0, what="an integer"), default=0, help="frames per sequence at most (0: whole sequences)")
+    p.add_argument("--window", type=bounded(int, 2, what="an integer"), default=0, help="clip length in frames for diversity, kinetic features and retrieval (default: 2 s)")
+    p.add_argument("--random_seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Two stages, like ``motionlab generate``: the experiment's model adds its generation options."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first, _ = evaluate_parser(add_help=False).parse_known_args(argv)
+    parser = evaluate_parser()
+    try:
+        model_cls = find_model_using_name(Experiment(first.experiment, first.experiments_dir).model_name())
+    except MotionlabError:
+        model_cls = None
+    if model_cls is not None:
+        model_cls.modify_generation_options(parser.add_argument_group(f"model '{model_cls.__name__}'"))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        raise MotionlabError("invalid command line (see the message above)") from None
+    args.argv = argv
+    return args
+
+
+def read_generated_dir(path: Path, feature: str, truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``<seq>.<feature>.generated.npy`` for exactly the split's sequences, each as long as its ground truth and finite."""
+    path = Path(path)
+    if not path.is_dir():
+        raise MotionlabError(f"--generated_dir {path}: folder not found")
+    tail = f".{feature}.generated.npy"
+    found = {p.name[: -len(tail)]: p for p in path.glob(f"*{tail}")}
+    missing = [q for q in truth if q not in found]
+    if missing:
+        raise MotionlabError(f"--generated_dir {path}: no {missing[0]}{tail} (missing {len(missing)} of the split's {len(truth)} sequences: {', '.join(missing[:5])})")
+    extra = sorted(set(found) - set(truth))
+    if extra:
+        raise MotionlabError(f"--generated_dir {path}: {found[extra[0]].name} is not a sequence of the split (extra: {', '.join(extra[:5])}); evaluate another --split or remove it")
+    out = {}
+    for q, t in truth.items():
+        p = found[q]
+        try:
+            a = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise MotionlabError(f"{p}: not a readable .npy array ({e})") from None
+        if a.ndim == 3:  # (K, T, D): several samples
+            pass
+        elif a.ndim != 2:
+            raise MotionlabError(f"{p}: expected (frames, {t.shape[1]}) or (samples, frames, {t.shape[1]}), found shape {a.shape}")
+        if a.shape[-1] != t.shape[1] or a.shape[-2] != len(t):
+            raise MotionlabError(f"{p}: expected {len(t)} frames x {t.shape[1]} features like the ground truth, found shape {a.shape}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = np.argwhere(bad)[0]
+            raise MotionlabError(f"{p}: contains {int(bad.sum())} NaN/inf values (first at index {tuple(int(i) for i in first)})")
+        out[q] = a.astype(np.float32)
+    return out
+
+
+def run(args) -> list[Path]:
+    exp = Experiment(args.experiment, args.experiments_dir)
+    torch.manual_seed(args.random_seed)
+    overrides = ["--data_dir", args.data_dir] if args.data_dir else []
+    model, opt, ckpt = exp.load_model(args.checkpoint, args.device, overrides)
+    dataset = gen.build_dataset(opt)
+    folder: DataFolder = getattr(dataset, "folder", None) or DataFolder(opt.data_dir)
+    feature = opt.output_modalities[0]
+    given = [m for m in opt.input_modalities if m not in opt.output_modalities]
+    audio = given[0] if given else None
+    unknown = [b for b in args.baselines if b not in bl.BASELINES]
+    if unknown:
+        raise MotionlabError(f"--baselines: unknown '{unknown[0]}' (choose from {', '.join(bl.BASELINES)})")
+    seqs = folder.split(args.split)
+    if args.max_sequences:
+        seqs = seqs[: args.max_sequences]
+    if not seqs:
+        raise MotionlabError(f"{folder.split_file(args.split)}: the {args.split} split is empty")
+    scorer = Scorer(folder, feature, exp=exp, fgd_model=args.fgd_model, style_model=args.style_model, experiments_dir=args.experiments_dir, window=args.window or None)
+
+    inputs, truth = {}, {}
+    for q in seqs:
+        arrays = dataset.sequence_inputs(q)
+        if feature not in arrays:
+            raise MotionlabError(f"{folder.feature_path(q, feature)}: missing: the {args.split} sequence '{q}' has no ground truth to compare with")
+        if args.max_length:
+            arrays = {k: v[: args.max_length] for k, v in arrays.items()}
+        inputs[q] = arrays
+        truth[q] = bl.unscale(folder, feature, arrays[feature])
+
+    if args.generated_dir:
+        generated = read_generated_dir(Path(args.generated_dir), feature, truth)
+    else:
+        generated = {}
+        options = gen.generation_options(model, args)
+        for q in seqs:
+            out = gen.generate_sequence(model, opt, dataset, q, arrays=inputs[q], conditions=dataset.sequence_conditions(q), num_samples=args.num_samples, progress=args.progress, **options)
+            generated[q] = out[feature]
+    systems = {"model": generated}
+    lengths = {q: len(t) for q, t in truth.items()}
+    notes = []
+    for b in args.baselines:
+        if b == "mean_pose":
+            systems[b] = bl.mean_pose_baseline(folder, feature, lengths)
+        elif b == "other_clip":
+            if len(truth) < 2:
+                notes.append("other_clip baseline skipped: the split has one sequence")
+                continue
+            systems[b] = bl.other_clip_baseline(truth)
+        elif b == "nearest":
+            if audio is None:
+                notes.append("nearest baseline skipped: the model has no audio input to retrieve by")
+                continue
+            systems[b] = bl.nearest_baseline(folder, audio, feature, {q: inputs[q][audio] for q in seqs}, window=scorer.window, seed=args.random_seed)
+        elif b == "ground_truth":
+            systems[b] = truth
+    results = {name: scorer.score(name, arrays, truth, model=model if name == "model" and not args.generated_dir else None, dataset_split=args.split, opt=opt) for name, arrays in systems.items()}
+    notes += scorer.notes
+
+    out_dir = Path(args.output_folder) / exp.name
+    settings = {
+        "experiment": exp.name, "checkpoint": str(ckpt), "split": args.split, "sequences": len(seqs), "frames": int(sum(lengths.values())),
+        "seconds": float(sum(lengths.values()) / scorer.fps), "fps": scorer.fps, "feature": feature, "generated_dir": args.generated_dir,
+        "command": "motionlab evaluate " + " ".join(shlex.quote(a) for a in args.argv), "num_samples": args.num_samples,
+    }
+    plots = scorer.plots(out_dir, systems, truth)
+    written = [report.write_metrics_json(out_dir / "metrics.json", results, settings), report.write_report(out_dir / "report.md", results, settings, notes, plots)]
+    return written + plots
+
+
+def main(argv=None) -> int:
+    try:
+        paths = run(parse_args(argv))
+    except MotionlabError as e:
+        print(f"motionlab evaluate: error: {e}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(f"motionlab: wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
