@@ -447,6 +447,20 @@ class DataFolder:
         what = "scaled" if state == "none" else "rescaled (its old scaler did not match the arrays)"
         return f"{what} ({len(arrays)} sequences)"
 
+    def train_mean(self, feature: str) -> np.ndarray:
+        """(D,) mean frame of the train split in the data's units (the scaler's mean when the feature is standardised)."""
+        scaler = self.scaler(feature)
+        if scaler is not None:
+            return np.asarray(scaler.mean, dtype=np.float32)
+        total, n = None, 0
+        for q in self.split("train"):
+            a = np.asarray(self.open_feature(q, feature), dtype=np.float64)
+            total = a.sum(0) if total is None else total + a.sum(0)
+            n += len(a)
+        if not n:
+            raise MotionlabError(f"{self.path}: no train frames of '{feature}' to take a mean from")
+        return (total / n).astype(np.float32)
+
     # ------------------------------------------------------------------ motion pipeline
 
     def pipeline(self, feature: str):

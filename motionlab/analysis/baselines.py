@@ -24,17 +24,7 @@ BASELINES = ("mean_pose", "other_clip", "nearest", "ground_truth")
 
 def train_mean(folder: DataFolder, feature: str) -> np.ndarray:
     """(D,) mean frame of the train split, in the data's units (unscaled)."""
-    scaler = folder.scaler(feature)
-    if scaler is not None:
-        return np.asarray(scaler.mean, dtype=np.float32)
-    total, n = None, 0
-    for q in folder.split("train"):
-        a = np.asarray(folder.open_feature(q, feature), dtype=np.float64)
-        total = a.sum(0) if total is None else total + a.sum(0)
-        n += len(a)
-    if not n:
-        raise MotionlabError(f"{folder.path}: no train frames of '{feature}' for the mean-pose baseline")
-    return (total / n).astype(np.float32)
+    return folder.train_mean(feature)
 
 
 def unscale(folder: DataFolder, feature: str, arr: np.ndarray) -> np.ndarray:
@@ -66,8 +56,7 @@ def nearest_baseline(folder: DataFolder, audio: str, feature: str, test_audio: d
     motion (unscaled) of the train window whose audio is nearest; the last window is aligned with the end."""
     keys, motions = [], []
     for q in folder.split("train"):
-        arrays = folder.load_sequence(q, [audio, feature])
-        a, m = arrays[audio], arrays[feature]
+        a = folder.load_sequence(q, [audio, feature])[audio]
         for s in range(0, len(a) - window + 1, max(1, window // 2)):
             keys.append(a[s : s + window].reshape(-1))
             motions.append((q, s))

@@ -24,7 +24,6 @@ from motionlab.analysis import report
 from motionlab.analysis.scoring import Scorer
 from motionlab.datafolder import DataFolder
 from motionlab.inference import generate as gen
-from motionlab.models import find_model_using_name
 from motionlab.options import ListType, bounded
 from motionlab.training.experiment import Experiment
 from motionlab.utils.errors import MotionlabError
@@ -54,23 +53,7 @@ def evaluate_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Two stages, like ``motionlab generate``: the experiment's model adds its generation options."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    first, _ = evaluate_parser(add_help=False).parse_known_args(argv)
-    parser = evaluate_parser()
-    try:
-        model_cls = find_model_using_name(Experiment(first.experiment, first.experiments_dir).model_name())
-    except MotionlabError:
-        model_cls = None
-    if model_cls is not None:
-        model_cls.modify_generation_options(parser.add_argument_group(f"model '{model_cls.__name__}'"))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        if e.code in (0, None):
-            raise
-        raise MotionlabError("invalid command line (see the message above)") from None
-    args.argv = argv
-    return args
+    return gen.parse_with_model_options(evaluate_parser, argv)
 
 
 def read_generated_dir(path: Path, feature: str, truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -22,7 +22,6 @@ import torch
 from motionlab.datafolder import DataFolder
 from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
-from motionlab.models.modules.autoregressive import given_modalities
 from motionlab.options import bounded
 from motionlab.training.experiment import Experiment
 from motionlab.utils.errors import MotionlabError
@@ -51,23 +50,33 @@ def generate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    """Two stages: the experiment names its model, whose generation options are then added."""
+def parse_with_model_options(make_parser, argv=None) -> argparse.Namespace:
+    """Two stages: the experiment names its model, whose generation options are then added.
+
+    ``make_parser(add_help)`` builds the command's own parser (it must have ``experiment`` and
+    ``--experiments_dir``); ``generate`` and ``evaluate`` share this.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    first, _ = generate_parser(add_help=False).parse_known_args(argv)
-    parser = generate_parser()
+    first, _ = make_parser(False).parse_known_args(argv)
+    parser = make_parser(True)
     try:
         model_cls = find_model_using_name(Experiment(first.experiment, first.experiments_dir).model_name())
     except MotionlabError:
-        model_cls = None  # reported by run(); --help still works
+        model_cls = None  # reported when the command runs; --help still works
     if model_cls is not None:
         model_cls.modify_generation_options(parser.add_argument_group(f"model '{model_cls.__name__}'"))
     try:
-        return parser.parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as e:
         if e.code in (0, None):
             raise
         raise MotionlabError("invalid command line (see the message above)") from None
+    args.argv = argv
+    return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return parse_with_model_options(generate_parser, argv)
 
 
 def generation_options(model, args) -> dict:
@@ -120,18 +129,8 @@ def seed_arrays(model, opt, dataset, arrays: dict, seq: str, folder: DataFolder,
 
 def mean_pose(folder: DataFolder, dataset, name: str, frames: int) -> torch.Tensor:
     """(frames, D) of the train split's mean frame, in the model's (scaled) units."""
-    if folder.scaler(name) is not None:
-        mean = np.zeros(dataset.data_spec().dim(name), dtype=np.float32)  # standardised: the train mean is 0
-    else:
-        total, n = None, 0
-        for q in folder.split("train"):
-            a = np.asarray(folder.open_feature(q, name), dtype=np.float64)
-            total = a.sum(0) if total is None else total + a.sum(0)
-            n += len(a)
-        if not n:
-            raise MotionlabError(f"{folder.path}: no train frames of '{name}' to take a mean pose from")
-        mean = (total / n).astype(np.float32)
-    return torch.from_numpy(np.repeat(mean[None], frames, 0))
+    mean = scale(folder, name, folder.train_mean(name)[None])[0]
+    return torch.from_numpy(np.repeat(np.asarray(mean, np.float32)[None], frames, 0))
 
 
 def scale(folder: DataFolder, name: str, arr: np.ndarray) -> np.ndarray:

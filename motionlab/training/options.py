@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from motionlab import options as _options
-from motionlab.options import HPARAMS_DIR, add_bool_option, add_list_option, bounded, save_options  # noqa: F401  (save_options re-used by train)
+from motionlab.options import HPARAMS_DIR, add_bool_option, add_list_option, bounded
 from motionlab.utils.errors import MotionlabError
 
 positive_int = bounded(int, 1, what="an integer")

@@ -19,8 +19,9 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
+from motionlab.options import save_options
 from motionlab.training.callbacks import RecordSampleIndices, SampleVideo
-from motionlab.training.options import parse_options, save_options
+from motionlab.training.options import parse_options
 from motionlab.utils.errors import MotionlabError
 
 log = logging.getLogger("motionlab")
