@@ -242,3 +242,17 @@ def test_data_spec_round_trip_and_lookups():
         spec.dim("text")
     with pytest.raises(MotionlabError, match="2 input modalities with 1 dims"):
         DataSpec(["audio", "motion"], ["motion"], [16], [12])
+
+
+def test_test_step_logs_test_terms(tmp_path, small_demo):
+    import pytorch_lightning as pl
+
+    from motionlab.datasets.multimodal_dataset import MultimodalDataset
+
+    opt = parse_options(["--hparams_file", "demo", "--data_dir", str(small_demo), "--experiments_dir", str(tmp_path), "--no-progress_bar", "--max_epochs", "1", "--limit_train_batches", "2"])
+    train(opt)
+    model, opt2, _ = Experiment("demo", tmp_path).load_model()
+    test_set = MultimodalDataset(opt2, "test")
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (result,) = trainer.test(model, torch.utils.data.DataLoader(test_set, batch_size=64), verbose=False)
+    assert set(result) == {"test_loss", "test_mse_demo_motion"} and result["test_loss"] == pytest.approx(result["test_mse_demo_motion"])
