@@ -68,13 +68,14 @@ def nearest_baseline(folder: DataFolder, audio: str, feature: str, test_audio: d
         keys, motions = [keys[i] for i in keep], [motions[i] for i in keep]
     K = np.stack(keys).astype(np.float32)
     K_sq = (K**2).sum(1)
+    dim = folder.open_feature(motions[0][0], feature).shape[1]
     out = {}
     for q, a in test_audio.items():
         n = len(a)
         starts = list(range(0, max(1, n - window + 1), window))
         if starts[-1] + window < n:
             starts.append(n - window)
-        result = np.zeros((n, folder.open_feature(motions[0][0], feature).shape[1]), np.float32)
+        result = np.zeros((n, dim), np.float32)
         for s in starts:
             w = a[s : s + window]
             if len(w) < window:  # a sequence shorter than one window: pad by repeating its last frame

@@ -161,14 +161,7 @@ def run(args) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    try:
-        paths = run(parse_args(argv))
-    except MotionlabError as e:
-        print(f"motionlab evaluate: error: {e}", file=sys.stderr)
-        return 2
-    for p in paths:
-        print(f"motionlab: wrote {p}")
-    return 0
+    return gen.command_main("evaluate", parse_args, run, argv)
 
 
 if __name__ == "__main__":

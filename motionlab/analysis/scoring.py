@@ -49,6 +49,7 @@ class Scorer:
         if not self.drawable:
             self.notes.append(f"position metrics skipped: '{feature}' is a '{meta['kind']}' feature, not a skeleton")
         self._beats: dict[str, tuple] = {}
+        self._decoded: dict[tuple[str, str], np.ndarray] = {}  # (system, seq) -> positions: score() and plots() decode once
         self.fgd_net = self.style_net = None
         if fgd_model:
             from motionlab.analysis.feature_networks import load_feature_network
@@ -91,6 +92,13 @@ class Scorer:
 
     def positions(self, feats: np.ndarray, seq: str | None) -> np.ndarray:
         return np.asarray(self.drawing(feats, seq)["positions"], np.float64)
+
+    def system_positions(self, system: str, seq: str, feats: np.ndarray) -> np.ndarray:
+        """Positions of one system's (first) sample of ``seq``, decoded once per evaluation."""
+        key = (system, seq)
+        if key not in self._decoded:
+            self._decoded[key] = self.positions(_first_sample(feats), seq)
+        return self._decoded[key]
 
     @staticmethod
     def pose(pos: np.ndarray) -> np.ndarray:
@@ -155,7 +163,7 @@ class Scorer:
                 fgd.update(embed_windows(self.fgd_net, gs, skip_short=True), embed_windows(self.fgd_net, ts, skip_short=True))
             if not self.drawable:
                 continue
-            pg, pt = self.positions(g, q), self.positions(t, q)
+            pg, pt = self.system_positions(name, q, g), self.system_positions("ground_truth", q, t)
             posg, post = self.pose(pg), self.pose(pt)
             pos["mpjpe"].update(pg, pt)
             pos["pck@0.1"].update(posg, post)
@@ -258,11 +266,11 @@ class Scorer:
         for name, arrays in systems.items():
             s, a, e = [], [], []
             for q, t in truth.items():
-                pg = self.positions(_first_sample(arrays[q]), q)
+                pg = self.system_positions(name, q, arrays[q])
                 s.append(M.speed(pg, self.fps).mean(-1))
                 a.append(M.acceleration(pg, self.fps).mean(-1))
                 if name != "ground_truth":
-                    e.append(np.linalg.norm(pg - self.positions(t, q), axis=-1))
+                    e.append(np.linalg.norm(pg - self.system_positions("ground_truth", q, t), axis=-1))
             speed[name], acc[name] = np.concatenate(s), np.concatenate(a)
             if e:
                 errors[name] = np.concatenate(e).mean(0)
@@ -279,7 +287,7 @@ class Scorer:
             sp, mb = {}, {}
             for name in ("model", "ground_truth"):
                 if name in systems:
-                    pg = self.positions(_first_sample(systems[name][q]), q)
+                    pg = self.system_positions(name, q, systems[name][q])
                     sp[name] = M.speed(pg, self.fps).mean(-1)
                     mb[name] = alignment.motion_beats(pg, self.fps)
             plots.append(report.plot_beat_timeline(out_dir / "beat_timeline.png", q, self.fps, sp, b[0], b[1], mb))

@@ -185,15 +185,20 @@ def new_audio_inputs(opt, data_dir, audio_file) -> dict[str, np.ndarray]:
     return {spec_given[0]: audio_features_for_file(data_dir, spec_given[0], audio_file)}
 
 
-def main(argv=None) -> int:
+def command_main(prog: str, parse, run_fn, argv=None) -> int:
+    """Run a command that writes files: print each path, or the error in one line (exit 2). Shared by generate and evaluate."""
     try:
-        paths = run(parse_args(argv))
+        paths = run_fn(parse(argv))
     except MotionlabError as e:
-        print(f"motionlab generate: error: {e}", file=sys.stderr)
+        print(f"motionlab {prog}: error: {e}", file=sys.stderr)
         return 2
     for p in paths:
         print(f"motionlab: wrote {p}")
     return 0
+
+
+def main(argv=None) -> int:
+    return command_main("generate", parse_args, run, argv)
 
 
 def run(args) -> list[Path]:
