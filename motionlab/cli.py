@@ -31,10 +31,11 @@ def _make_demo_data(argv) -> int:
     p.add_argument("--sequences", type=int, default=24)
     p.add_argument("--seconds", type=float, default=16.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speakers", type=int, default=0, help="0: one dancer; S > 0: S speakers with their own gesture signature, labelled in speakers.json")
     args = p.parse_args(argv)
     from motionlab.datasets.demo_data import make_demo_data
 
-    out = make_demo_data(args.dir, args.sequences, args.seconds, args.seed)
+    out = make_demo_data(args.dir, args.sequences, args.seconds, args.seed, speakers=args.speakers)
     print(f"motionlab: demo data written to {out}")
     return 0
 

@@ -4,6 +4,11 @@ Each sequence has a tempo; its "audio" has a beat indicator, an onset-like envel
 each beat and mel-like bands modulated by that envelope. Its "motion" (4 joints x 3) swings with
 the beat phase and jumps with the onset envelope, so the next frame is predictable from the past
 motion and the music. Features are standardised with scalers fit on the train split.
+
+With ``speakers=S > 0`` every sequence belongs to one of S synthetic speakers, each with its own
+gesture signature (its own dancer, swing frequency per beat and joint-usage weights) driven by the
+same kind of audio; ``speakers.json`` labels the sequences and every split holds every speaker,
+so style models and the style classifier have something learnable to separate.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from motionlab.datafolder import DataFolder
+from motionlab.datafolder import SPEAKERS, DataFolder
+from motionlab.utils.errors import MotionlabError
 
 AUDIO, MOTION = "demo_audio", "demo_motion"
 FPS = 20
+SPEAKER_FREQS = (1.0, 2.0, 0.5, 3.0)
 
 
 def _dancer(rng: np.random.Generator, n_joints: int = 4) -> dict:
@@ -25,6 +32,18 @@ def _dancer(rng: np.random.Generator, n_joints: int = 4) -> dict:
         "shift": rng.uniform(0, 2 * np.pi, (n_joints, 3)),
         "kick": rng.uniform(-0.8, 0.8, (n_joints, 3)),
     }
+
+
+def _speaker(rng: np.random.Generator, index: int, n_joints: int = 4) -> dict:
+    """A speaker's signature: its own dancer, a swing frequency (half-cycles per beat) and joint usage.
+
+    Frequencies and the dominant joint cycle with the index, so any two of the first four speakers
+    differ in both; later speakers differ by their drawn dancer and weights.
+    """
+    weights = np.full(n_joints, 0.35)
+    weights[index % n_joints] = 1.6
+    weights = weights * rng.uniform(0.8, 1.2, n_joints)
+    return {**_dancer(rng, n_joints), "freq": SPEAKER_FREQS[index % len(SPEAKER_FREQS)], "weights": weights}
 
 
 def _sequence(rng: np.random.Generator, dancer: dict, seconds: float, fps: int = FPS, n_bands: int = 14):
@@ -46,24 +65,64 @@ def _sequence(rng: np.random.Generator, dancer: dict, seconds: float, fps: int =
 
     phase = (t - beat_times[0]) / period
     amp, shift, kick = dancer["amp"], dancer["shift"], dancer["kick"]
+    if "freq" in dancer:  # a speaker: its swing frequency and joint usage (the single dancer keeps the original formula)
+        amp, kick, phase = amp * dancer["weights"][:, None], kick * dancer["weights"][:, None], phase * dancer["freq"]
     motion = amp[None] * np.sin(np.pi * phase[:, None, None] + shift[None]) + kick[None] * envelope[:, None, None]
     motion = motion.reshape(n, -1) + 0.01 * rng.standard_normal((n, amp.size))
     return audio.astype(np.float32), motion.astype(np.float32)
 
 
-def make_demo_data(out_dir, n_sequences: int = 24, seconds: float = 16.0, seed: int = 0) -> Path:
-    """Write the demo data folder (features, scalers, metadata, train/val/test splits)."""
+def speaker_label(index: int) -> str:
+    return f"speaker_{index}"
+
+
+def _speaker_splits(ids: list[str], speakers: int) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Sequence i belongs to speaker i % S; each speaker's own sequences are split like the single-dancer data."""
+    labels = {q: speaker_label(i % speakers) for i, q in enumerate(ids)}
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for k in range(speakers):
+        own = [q for q in ids if labels[q] == speaker_label(k)]
+        n_val = max(1, len(own) // 8)
+        splits["train"] += own[: len(own) - 2 * n_val]
+        splits["val"] += own[len(own) - 2 * n_val : len(own) - n_val]
+        splits["test"] += own[len(own) - n_val :]
+    return splits, labels
+
+
+def make_demo_data(out_dir, n_sequences: int = 24, seconds: float = 16.0, seed: int = 0, speakers: int = 0) -> Path:
+    """Write the demo data folder (features, scalers, metadata, train/val/test splits).
+
+    ``speakers=0`` writes the single-dancer data (unchanged, tests depend on its bytes);
+    ``speakers=S`` gives sequence i to speaker ``speaker_{i % S}`` with that speaker's signature and
+    writes ``speakers.json``; every split then holds every speaker (at least 3 sequences each).
+    """
+    if speakers < 0:
+        raise MotionlabError(f"make-demo-data --speakers: expected 0 (one dancer) or a positive number of speakers, found {speakers}")
+    if speakers and n_sequences < 3 * speakers:
+        raise MotionlabError(
+            f"make-demo-data --sequences {n_sequences} with --speakers {speakers}: every split needs every speaker, "
+            f"so expected at least 3 sequences per speaker ({3 * speakers})"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     ids = [f"demo_{i:02d}" for i in range(n_sequences)]
-    dancer = _dancer(rng)
-    seqs = {s: _sequence(rng, dancer, seconds) for s in ids}
-    n_val = max(1, n_sequences // 8)
-    splits = {"train": ids[: n_sequences - 2 * n_val], "val": ids[n_sequences - 2 * n_val : n_sequences - n_val], "test": ids[n_sequences - n_val :]}
+    if speakers:
+        signatures = [_speaker(rng, k) for k in range(speakers)]
+        seqs = {q: _sequence(rng, signatures[i % speakers], seconds) for i, q in enumerate(ids)}
+        splits, labels = _speaker_splits(ids, speakers)
+    else:
+        dancer = _dancer(rng)
+        seqs = {s: _sequence(rng, dancer, seconds) for s in ids}
+        n_val = max(1, n_sequences // 8)
+        splits = {"train": ids[: n_sequences - 2 * n_val], "val": ids[n_sequences - 2 * n_val : n_sequences - n_val], "test": ids[n_sequences - n_val :]}
     df = DataFolder(out)
     df.write_splits(splits)
-    settings = {"generator": "motionlab.datasets.demo_data", "seed": seed}
+    if speakers:
+        df.write_speakers(labels)
+    else:  # rewriting a multi-speaker folder as single-dancer data: its old labels would lie
+        (out / SPEAKERS).unlink(missing_ok=True)
+    settings = {"generator": "motionlab.datasets.demo_data", "seed": seed, **({"speakers": speakers} if speakers else {})}
     df.write_feature(AUDIO, {s: seqs[s][0] for s in ids}, fps=FPS, columns=["beat", "onset"] + [f"band_{i}" for i in range(14)], settings=settings, kind="demo", scale=True)
     # The motion is 4 joints x 3 coordinates: drawable and measurable like keypoints (a chain of 3 bones).
     motion_settings = {**settings, "joints": 4, "dims": 3, "edges": [[0, 1], [1, 2], [2, 3]]}

@@ -1,0 +1,69 @@
+"""Multi-speaker synthetic demo data: speakers.json, every split holds every speaker, distinct signatures,
+and the single-dancer default unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from motionlab.datafolder import DataFolder
+from motionlab.datasets.demo_data import MOTION, make_demo_data
+from motionlab.utils.errors import MotionlabError
+
+
+@pytest.fixture(scope="module")
+def four(tmp_path_factory):
+    return make_demo_data(tmp_path_factory.mktemp("spk") / "data", n_sequences=12, seconds=6.0, speakers=4)
+
+
+def test_speakers_json_labels_every_sequence_and_every_split_holds_every_speaker(four):
+    df = DataFolder(four)
+    labels = df.speakers()
+    assert sorted(labels) == sorted(df.sequences()) and len(labels) == 12
+    assert labels["demo_00"] == "speaker_0" and labels["demo_05"] == "speaker_1" and labels["demo_11"] == "speaker_3"
+    for name, ids in df.splits().items():
+        assert sorted({labels[q] for q in ids}) == [f"speaker_{k}" for k in range(4)], name
+    assert df.split("test") == ["demo_08", "demo_09", "demo_10", "demo_11"]
+    assert df.meta(MOTION)["settings"]["speakers"] == 4
+
+
+def test_each_speaker_has_its_own_signature(four):
+    """Joint usage: speaker k moves joint k most; swing frequency: speakers 1 and 3 are faster than 0 and 2."""
+    df = DataFolder(four)
+    labels = df.speakers()
+    speed = {}
+    for k in range(4):
+        a = np.concatenate([df.open_feature(q, MOTION) for q in df.split("train") if labels[q] == f"speaker_{k}"])
+        per_joint = a.reshape(len(a), 4, 3).var(0).sum(1)
+        assert int(per_joint.argmax()) == k, (k, per_joint)
+        speed[k] = float((np.diff(a, axis=0) ** 2).mean())
+    assert speed[3] > speed[1] > speed[0] > speed[2]
+
+
+def test_default_is_the_single_dancer_data(tmp_path):
+    """speakers=0 keeps the original data (values pinned from before multi-speaker support) and writes no speakers.json."""
+    out = make_demo_data(tmp_path / "d", n_sequences=12, seconds=4.0, speakers=4)
+    assert (out / "speakers.json").exists()
+    out = make_demo_data(tmp_path / "d", n_sequences=8, seconds=8.0)  # rewriting as single-dancer data drops the labels
+    assert not (out / "speakers.json").exists()
+    df = DataFolder(out)
+    np.testing.assert_allclose(df.open_feature("demo_00", MOTION)[:2, :4], [[0.7094597, -0.653831, 0.8201418, -1.6836321], [0.3015991, -0.9698812, 0.6634451, -1.6620507]], atol=1e-5)
+    np.testing.assert_allclose(df.open_feature("demo_07", "demo_audio")[5, :4], [-0.3076375, -0.9227251, -1.4072827, -0.7760923], atol=1e-5)
+    assert df.splits() == {"train": [f"demo_{i:02d}" for i in range(6)], "val": ["demo_06"], "test": ["demo_07"]}
+    assert "speakers" not in json.loads((out / f"{MOTION}.meta.json").read_text())["settings"]
+
+
+def test_refuses_too_few_sequences_per_speaker(tmp_path):
+    with pytest.raises(MotionlabError, match=r"--sequences 8 with --speakers 4: .*at least 3 sequences per speaker \(12\)"):
+        make_demo_data(tmp_path / "d", n_sequences=8, speakers=4)
+    with pytest.raises(MotionlabError, match="--speakers: expected 0"):
+        make_demo_data(tmp_path / "d", speakers=-1)
+
+
+def test_cli_writes_speakers(tmp_path):
+    from motionlab.cli import main
+
+    assert main(["make-demo-data", str(tmp_path / "d"), "--speakers", "3", "--sequences", "9", "--seconds", "4"]) == 0
+    assert sorted(set(DataFolder(tmp_path / "d").speakers().values())) == ["speaker_0", "speaker_1", "speaker_2"]
