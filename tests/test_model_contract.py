@@ -256,3 +256,27 @@ def test_test_step_logs_test_terms(tmp_path, small_demo):
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     (result,) = trainer.test(model, torch.utils.data.DataLoader(test_set, batch_size=64), verbose=False)
     assert set(result) == {"test_loss", "test_mse_demo_motion"} and result["test_loss"] == pytest.approx(result["test_mse_demo_motion"])
+
+
+def test_input_noise_perturbs_only_fed_back_inputs_in_training():
+    from motionlab.models.transformer_model import TransformerModel
+
+    spec = DataSpec(["demo_audio", "demo_motion"], ["demo_motion"], [16, 12], [12], fps=20.0)
+    opt = parse_options(["--hparams_file", "demo", "--input_noise", "0.5"])
+    model = TransformerModel(opt, spec)
+    batch = {"inputs": [torch.zeros(3, 20, 16), torch.zeros(3, 10, 12)], "outputs": [torch.zeros(3, 1, 12)]}
+    model.train()
+    noisy = model.noisy_inputs(batch)
+    assert torch.equal(noisy["inputs"][0], batch["inputs"][0]) and torch.equal(noisy["outputs"][0], batch["outputs"][0])
+    assert noisy["inputs"][1].std().item() == pytest.approx(0.5, rel=0.15)  # the fed-back motion context, and only it
+    model.eval()
+    assert model.noisy_inputs(batch) is batch  # never at validation or generation
+
+
+def test_input_noise_needs_a_fed_back_input():
+    from motionlab.models.transformer_model import TransformerModel
+
+    spec = DataSpec(["demo_audio"], ["demo_motion"], [16], [12], fps=20.0)
+    opt = parse_options(["--hparams_file", "demo", "--input_noise", "0.1", "--input_modalities", "demo_audio", "--input_lengths", "20", "--input_time_offsets", "0"])
+    with pytest.raises(MotionlabError, match="--input_noise 0.1: no input modality is also an output"):
+        TransformerModel(opt, spec)

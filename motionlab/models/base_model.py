@@ -53,6 +53,10 @@ class BaseModel(pl.LightningModule):
         self.output_modalities = list(opt.get("output_modalities") or spec.output_modalities)
         self.spec = WindowSpec.from_options(self.opt)
         self.val_metrics = self._build_val_metrics(list(getattr(self.opt, "val_metrics", None) or []))
+        self.input_noise = float(getattr(self.opt, "input_noise", 0.0) or 0.0)
+        self.fed_back_inputs = [i for i, n in enumerate(self.input_modalities) if n in self.output_modalities]
+        if self.input_noise and not self.fed_back_inputs:
+            raise MotionlabError(f"--input_noise {self.input_noise}: no input modality is also an output ({self.input_modalities} -> {self.output_modalities}), so there is no fed-back input to add noise to")
 
     @classmethod
     def from_dataset(cls, opt, dataset) -> "BaseModel":
@@ -75,7 +79,23 @@ class BaseModel(pl.LightningModule):
         for k, v in terms.items():
             self.log(f"{stage}_{k}", v, batch_size=batch_size, sync_dist=sync)
 
+    def noisy_inputs(self, batch) -> dict:
+        """``--input_noise``: the batch with Gaussian noise on its fed-back inputs (training only).
+
+        In generation an autoregressive model conditions on its own, imperfect outputs; trained only
+        on clean data it never sees such errors, and they accumulate into drift. Noise on the
+        fed-back context teaches it to pull back toward the data (with ``--residual`` the target
+        becomes the change from the noisy frame, i.e. the correction). Targets stay clean.
+        """
+        if not self.input_noise or not self.training:
+            return batch
+        inputs = list(batch["inputs"])
+        for i in self.fed_back_inputs:
+            inputs[i] = inputs[i] + self.input_noise * torch.randn_like(inputs[i])
+        return {**batch, "inputs": inputs}
+
     def training_step(self, batch, batch_idx):
+        batch = self.noisy_inputs(batch)
         loss, terms = self.compute_loss(batch)
         self.check_finite(loss, terms)
         self.log_terms("train", loss, terms, self.batch_size_of(batch))

@@ -51,6 +51,7 @@ def base_parser(add_help: bool = True) -> argparse.ArgumentParser:
     o.add_argument("--warmup_steps", type=non_negative_int, default=0, help="linear warm-up over this many optimizer steps")
     o.add_argument("--gradient_clip_val", type=non_negative_float, default=0.0, help="0 disables clipping")
     o.add_argument("--accumulate_grad_batches", type=positive_int, default=1)
+    o.add_argument("--input_noise", type=non_negative_float, default=0.0, help="std of Gaussian noise added in training to the inputs the model feeds back to itself (modalities both input and output; scaled units): an autoregressive model learns to correct its own errors instead of drifting (0: off)")
 
     t = p.add_argument_group("trainer")
     t.add_argument("--max_epochs", type=bounded(int, -1, what="an integer"), default=100)
