@@ -6,7 +6,9 @@ as long as the sequence's ground truth:
 - ``mean_pose``: the train split's mean frame, held still (a frozen character; the floor of every
   distribution metric).
 - ``other_clip``: real motion of another test sequence (real motion, wrong audio): the ceiling of
-  naturalness with no audio relation, so alignment metrics must beat it.
+  naturalness with no audio relation, so alignment metrics must beat it. A split of one sequence
+  (a single take cut in time) pairs its own motion, circularly shifted by half its length, with
+  its audio: still real motion with the wrong audio.
 - ``nearest``: nearest-neighbour retrieval: for each window of the sequence's audio features, the
   motion of the train window whose audio features are nearest (L2 in the scaled feature space).
 - ``ground_truth``: the sequence's own motion (sanity: distances 0, the best alignment).
@@ -38,10 +40,14 @@ def mean_pose_baseline(folder: DataFolder, feature: str, lengths: dict[str, int]
 
 
 def other_clip_baseline(truth: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Sequence i gets the motion of sequence i+1 (cyclically), tiled or cut to its length."""
+    """Sequence i gets the motion of sequence i+1 (cyclically), tiled or cut to its length; a single
+    sequence gets its own motion rolled by half its length."""
     seqs = list(truth)
-    if len(seqs) < 2:
-        raise MotionlabError("the other-clip baseline needs at least two test sequences (real motion paired with another sequence's audio)")
+    if not seqs:
+        raise MotionlabError("the other-clip baseline needs at least one test sequence")
+    if len(seqs) == 1:
+        (q,) = seqs
+        return {q: np.roll(truth[q], len(truth[q]) // 2, axis=0)}
     out = {}
     for i, q in enumerate(seqs):
         other = truth[seqs[(i + 1) % len(seqs)]]
