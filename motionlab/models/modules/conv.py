@@ -26,22 +26,25 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     raise MotionlabError(f"--conv_norm: unknown normalisation '{kind}' (expected one of {', '.join(NORMS)})")
 
 
-def conv(cin: int, cout: int, resample: str | None = None) -> nn.Module:
-    """A bare Conv1d that halves ('down'), doubles ('up') or keeps (None) the time length."""
+def conv(cin: int, cout: int, resample: str | None = None, groups: int = 1) -> nn.Module:
+    """A bare Conv1d that halves ('down'), doubles ('up') or keeps (None) the time length.
+
+    ``groups`` > 1 makes independent convolutions over channel groups (Mix-StAGE's K generators in one conv).
+    """
     if resample == "down":
-        return nn.Conv1d(cin, cout, kernel_size=4, stride=2, padding=1)
+        return nn.Conv1d(cin, cout, kernel_size=4, stride=2, padding=1, groups=groups)
     if resample == "up":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(cin, cout, kernel_size=3, padding=1))
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(cin, cout, kernel_size=3, padding=1, groups=groups))
     if resample is None:
-        return nn.Conv1d(cin, cout, kernel_size=3, padding=1)
+        return nn.Conv1d(cin, cout, kernel_size=3, padding=1, groups=groups)
     raise ValueError(f"resample must be 'down', 'up' or None, got {resample!r}")
 
 
 class ConvNormReLU(nn.Sequential):
     """conv (down/up/same) -> norm -> ReLU (leaky when ``negative_slope`` > 0) -> optional dropout."""
 
-    def __init__(self, cin: int, cout: int, *, resample: str | None = None, norm: str = "batch", negative_slope: float = 0.0, dropout: float = 0.0):
-        layers = [conv(cin, cout, resample), norm_layer(norm, cout)]
+    def __init__(self, cin: int, cout: int, *, resample: str | None = None, norm: str = "batch", negative_slope: float = 0.0, dropout: float = 0.0, groups: int = 1):
+        layers = [conv(cin, cout, resample, groups), norm_layer(norm, cout)]
         layers.append(nn.LeakyReLU(negative_slope) if negative_slope > 0 else nn.ReLU())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
