@@ -109,6 +109,10 @@ class DataFolder:
     def pipeline_path(self, feature: str) -> Path:
         return self.path / f"{feature}.pipeline.json"
 
+    def pose_clusters_path(self, feature: str, k: int) -> Path:
+        """k-means pose clusters of a feature (``motionlab.feature_extraction.pose_clusters``), one file per k."""
+        return self.path / f"{feature}.pose_clusters_k{int(k)}.npz"
+
     def _require_folder(self) -> None:
         if not self.path.is_dir():
             raise MotionlabError(f"data folder {self.path} does not exist (run `motionlab prepare` or `motionlab make-demo-data`)")
@@ -356,6 +360,27 @@ class DataFolder:
     def _drop_scaler(self, feature: str) -> None:
         self.scaler_path(feature).unlink(missing_ok=True)
         self._scalers.pop(feature, None)
+
+    def feature_checksums(self, feature: str, sequences: Iterable[str]) -> dict[str, str]:
+        """Sequence id -> :func:`array_checksum` of its ``feature`` array on disk: the fit record of
+        anything fitted on the arrays (scalers, pose clusters), compared later to detect other data."""
+        return {q: array_checksum(self.open_feature(q, feature, check_finite=False)) for q in sequences}
+
+    def record_mismatch(self, feature: str, record: Mapping[str, str], sequences: Sequence[str]) -> str:
+        """Why a fit record does not describe ``sequences``' arrays of ``feature`` ('' when it does)."""
+        missing = [q for q in sequences if q not in record]
+        if missing:
+            return f"it was not fitted on {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}"
+        gone = [q for q in record if q not in sequences]
+        if gone:
+            return f"it was fitted on sequences no longer in the split ({', '.join(gone[:3])}{' ...' if len(gone) > 3 else ''})"
+        for q in sequences:
+            path = self.feature_path(q, feature)
+            if not path.exists():
+                return f"{path.name} is missing"
+            if array_checksum(np.load(path, mmap_mode="r", allow_pickle=False)) != record[q]:
+                return f"{path.name} changed after it was fitted"
+        return ""
 
     def scaler_record(self, feature: str) -> dict[str, str] | None:
         """Sequence id -> checksum of the scaled arrays the scaler was applied to (None: no record)."""

@@ -67,3 +67,73 @@ def test_cli_writes_speakers(tmp_path):
 
     assert main(["make-demo-data", str(tmp_path / "d"), "--speakers", "3", "--sequences", "9", "--seconds", "4"]) == 0
     assert sorted(set(DataFolder(tmp_path / "d").speakers().values())) == ["speaker_0", "speaker_1", "speaker_2"]
+
+
+# ------------------------------------------------------------------ --balance_speakers
+
+from motionlab.datasets.samplers import SpeakerBalancedSampler  # noqa: E402
+
+
+UNBALANCED = np.array([0] * 900 + [1] * 90 + [2] * 10)
+
+
+def test_balanced_sampler_draws_speakers_uniformly_on_unbalanced_data():
+    sampler = SpeakerBalancedSampler(UNBALANCED, seed=5)
+    idx = np.array(list(sampler))
+    assert len(sampler) == len(idx) == 1000  # an epoch is the dataset's length
+    counts = np.bincount(UNBALANCED[idx], minlength=3)
+    assert counts.max() - counts.min() <= 1  # blocks of one permutation of the speakers: 334/333/333
+    assert all(sorted(UNBALANCED[idx[i : i + 3]]) == [0, 1, 2] for i in range(0, 999, 3))
+    # windows uniformly within a speaker: the rare speaker's 10 windows are all drawn, roughly equally
+    rare = np.bincount(idx[UNBALANCED[idx] == 2] - 990, minlength=10)
+    assert rare.min() >= 15 and rare.max() <= 60
+
+
+def test_balanced_sampler_is_deterministic_per_seed_and_epoch():
+    a, b, c = SpeakerBalancedSampler(UNBALANCED, seed=1), SpeakerBalancedSampler(UNBALANCED, seed=1), SpeakerBalancedSampler(UNBALANCED, seed=2)
+    assert list(a) == list(b) and list(a) != list(c)
+    first = list(a)
+    a.set_epoch(1)
+    assert list(a) != first
+    a.set_epoch(0)
+    assert list(a) == first
+
+
+def test_balanced_sampler_splits_an_epoch_between_ddp_ranks():
+    from torch.utils.data import DistributedSampler
+
+    ranks = [SpeakerBalancedSampler(UNBALANCED[:999], seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    assert isinstance(ranks[0], DistributedSampler)  # so Lightning keeps it under DDP instead of wrapping it
+    parts = [list(s) for s in ranks]
+    assert len(parts[0]) == len(parts[1]) == len(ranks[0]) == 500  # 999 padded to 1000
+    stream = ranks[0].stream(0)
+    assert parts[0] == stream[0::2].tolist() and parts[1] == stream[1::2].tolist()
+    for p in parts:
+        counts = np.bincount(UNBALANCED[np.array(p)], minlength=3)
+        assert counts.min() > 120  # each rank's part is itself near-balanced (1/3 of 500 = 167)
+
+
+def test_balance_speakers_reaches_the_training_loader(four, tmp_path):
+    """train.py builds its loader with the dataset's sampler: on data where speaker_0 owns most windows, the trained windows are balanced."""
+    from motionlab.training.options import parse_options
+    from motionlab.training.train import train
+
+    data = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(four, data)
+    df = DataFolder(data)
+    df.write_speakers({q: ("speaker_1" if q in ("demo_01", "demo_09") else "speaker_0") for q in df.sequences()})  # 1 of the 4 train sequences
+    opt = parse_options(["--hparams_file", "demo", "--data_dir", str(data), "--experiments_dir", str(tmp_path / "exp"), "--no-progress_bar",
+                         "--max_epochs", "1", "--balance_speakers", "--log_sample_indices", "--batch_size", "32", "--limit_val_batches", "1"])
+    from motionlab.datasets.multimodal_dataset import MultimodalDataset
+
+    ds = MultimodalDataset(opt, "train")
+    assert (ds.window_speakers() == 1).mean() == 0.25
+    train(opt)
+    rows = json.loads((tmp_path / "exp" / "demo" / "sample_indices_rank0.json").read_text())
+    spk = ds.window_speakers()[[w for w, _, _ in rows]]
+    assert len(rows) == (len(ds) // 32) * 32 and abs((spk == 1).mean() - 0.5) < 0.02
+    with pytest.raises(MotionlabError, match="--balance_speakers: .*speakers.json is missing"):
+        (data / "speakers.json").unlink()
+        MultimodalDataset(opt, "train").train_sampler(0)

@@ -145,15 +145,17 @@ def histogram_hellinger(p, q) -> float:
 def fit_pose_clusters(frames, k: int = 8, seed: int = 0) -> np.ndarray:
     """k-means centroids ``(k, F)`` of ``frames`` ``(N, ...)`` (trailing dims flattened), for :class:`ClusterF1`.
 
-    Fit on the train split's frames (the Mix-StAGE / C-DiffGAN F1 uses k = 8). sklearn's KMeans, 10 inits.
+    The frames should be the one k-means feature of Mix-StAGE, ``pose_clusters.cluster_features``
+    (pose + velocity + speed) per sequence; the k-means itself is ``pose_clusters.fit_kmeans`` (seeded,
+    10 inits, centres in a canonical order), shared with the stored clusters Mix-StAGE trains on.
     """
-    from sklearn.cluster import KMeans
+    from motionlab.feature_extraction.pose_clusters import fit_kmeans
 
     x = np.asarray(frames, np.float64)
     x = x.reshape(len(x), -1) if x.ndim > 1 else x[:, None]
     if len(x) < k:
         raise MotionlabError(f"fit_pose_clusters: need at least k = {k} frames, got {len(x)}")
-    return KMeans(n_clusters=k, random_state=seed, n_init=10).fit(x).cluster_centers_.astype(np.float64)
+    return fit_kmeans(x, k, seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -699,7 +701,8 @@ class ClusterF1(_MotionMetric):
     """Support-weighted F1 (in [0, 1]) of nearest-centroid labels of pred frames vs GT frames.
 
     Each frame (``frame_ndim`` trailing dims flattened) gets the label of its nearest centroid
-    (``centroids`` ``(k, F)``, e.g. :func:`fit_pose_clusters` on the train split); the confusion matrix
+    (``centroids`` ``(k, F)``, e.g. :func:`fit_pose_clusters` on the train split; pass frames as
+    ``pose_clusters.cluster_features`` of each sequence, the features the centroids were fitted on); the confusion matrix
     of GT labels (rows) vs pred labels is accumulated and compute() gives sklearn's
     ``f1_score(gt, pred, average="weighted", zero_division=0)``. Mix-StAGE / C-DiffGAN, spec §5.
     """

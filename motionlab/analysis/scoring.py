@@ -106,15 +106,15 @@ class Scorer:
         return pos - pos.mean(axis=-2, keepdims=True)
 
     def _clusters(self, max_frames: int) -> np.ndarray:
-        frames = []
+        """k = 8 centres of the k-means feature (pose + velocity + speed, ``pose_clusters``) of the train poses."""
+        from motionlab.feature_extraction.pose_clusters import fit_sequence_clusters
+
+        poses = []
         for q in self.folder.split("train"):
             feats = np.asarray(self.folder.open_feature(q, self.feature), np.float32)
             raw = self.scaler.inverse_transform(feats) if self.scaler is not None else feats
-            frames.append(self.pose(self.positions(raw, q)).reshape(len(raw), -1))
-        x = np.concatenate(frames)
-        if len(x) > max_frames:
-            x = x[np.random.default_rng(0).choice(len(x), max_frames, replace=False)]
-        return M.fit_pose_clusters(x, k=8, seed=0)
+            poses.append(self.pose(self.positions(raw, q)))
+        return fit_sequence_clusters(poses, k=8, seed=0, max_frames=max_frames)
 
     def beats(self, seq: str, n_frames: int):
         """(music beats, audio onsets) of a sequence's audio in seconds from its start, or None without audio."""
@@ -134,6 +134,7 @@ class Scorer:
     def score(self, name: str, arrays: dict[str, np.ndarray], truth: dict[str, np.ndarray], *, model=None, dataset_split: str = "test", opt=None) -> dict:
         """Every applicable metric of one system's sequences (unscaled features, (T, D) or (K, T, D)) against the ground truth."""
         from motionlab.analysis import alignment, physical
+        from motionlab.feature_extraction.pose_clusters import cluster_features
 
         fps = self.fps
         feat = {"l1": M.L1(), "mse": M.MSE()}
@@ -174,7 +175,7 @@ class Scorer:
                 pos[k].update(pg, pt)
             pos["spatial_norm"].update(posg, post)
             pos["diversity"].update(posg)
-            pos["cluster_f1"].update(posg.reshape(len(posg), -1), post.reshape(len(post), -1))
+            pos["cluster_f1"].update(cluster_features(posg), cluster_features(post))
             if sample_div is not None and arrays[q].ndim == 3:
                 sample_div.update(np.stack([self.pose(self.positions(s, q)) for s in arrays[q]]))
             if pfc is not None:

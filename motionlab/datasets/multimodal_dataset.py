@@ -42,6 +42,10 @@ class MultimodalDataset(BaseDataset):
         parser.add_argument("--window_hop", type=int, default=1, help="frames between consecutive window starts")
         add_bool_option(parser, "--fix_lengths", False, "trim each sequence's modalities to the shortest (in memory)")
         add_bool_option(parser, "--check_finite", True, "scan arrays for NaN/inf once when the dataset opens")
+        parser.add_argument("--pose_clusters", type=int, default=0, help="K > 0: every item gets 'pose_cluster', per-frame k-means labels (K clusters of pose + velocity + speed of the train split, stored in the data folder) of the first output window")
+        parser.add_argument("--pose_cluster_seed", type=int, default=0, help="seed of the pose-cluster k-means")
+        parser.add_argument("--pose_cluster_normalize", choices=["none", "zscore"], default="none", help="k-means on raw units (none, as Mix-StAGE) or on standardised columns (zscore)")
+        add_bool_option(parser, "--balance_speakers", False, "training batches draw speakers uniformly and windows uniformly within a speaker (speakers.json needed)")
         return parser
 
     def __init__(self, opt, split: str | None = "train"):
@@ -87,6 +91,49 @@ class MultimodalDataset(BaseDataset):
         self.feature_dims = dims
         self.num_speakers = len(self.speaker_names)
         self._arrays: dict | None = None
+        self.pose_clusters = self._pose_clusters(opt) if split is not None else None
+
+    def _pose_clusters(self, opt):
+        """The stored k-means clusters of the first output feature (fitted now on first use or when stale), or None."""
+        k = int(getattr(opt, "pose_clusters", 0) or 0)
+        if k < 0:
+            raise MotionlabError(f"--pose_clusters: expected 0 (off) or a number of clusters >= 2, got {k}")
+        if not k:
+            return None
+        from motionlab.feature_extraction import pose_clusters
+
+        return pose_clusters.load_or_fit(
+            self.folder, self.outputs[0], k, seed=getattr(opt, "pose_cluster_seed", 0), normalize=getattr(opt, "pose_cluster_normalize", "none")
+        )
+
+    def window_pose_clusters(self, k: int, s: int) -> np.ndarray:
+        """(L_out,) int64 cluster labels of sequence ``k``'s first output window starting at ``s`` (raw frames, nearest centre)."""
+        i = len(self.inputs)
+        name, length, offset = self.outputs[0], self.lengths[i], self.offsets[i]
+        a = self._array(k, name)
+        first = s + offset
+        frames = np.array(a[max(first - 1, 0) : first + length], dtype=np.float32)
+        scaler = self.folder.scaler(name)
+        if scaler is not None:
+            frames = scaler.inverse_transform(frames)
+        previous = frames[0] if first > 0 else None
+        return self.pose_clusters.labels(frames[1:] if first > 0 else frames, previous=previous)
+
+    def window_speakers(self) -> np.ndarray:
+        """(N,) speaker id of every window (-1 without speakers.json)."""
+        if not len(self.windows):
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(self.seq_speakers, dtype=np.int64)[self.windows[:, 0]]
+
+    def train_sampler(self, seed: int):
+        """``--balance_speakers``: a :class:`SpeakerBalancedSampler` for the training loader (else None: shuffle)."""
+        if not getattr(self.opt, "balance_speakers", False):
+            return None
+        if not self.num_speakers:
+            raise MotionlabError(f"--balance_speakers: {self.data_dir / 'speakers.json'} is missing; balancing needs a speaker label per sequence")
+        from motionlab.datasets.samplers import SpeakerBalancedSampler
+
+        return SpeakerBalancedSampler(self.window_speakers(), seed=seed)
 
     def _feature_dims(self) -> dict[str, int]:
         """Dims of every modality: from the split's arrays, else from any sequence that has them (generation)."""
@@ -186,6 +233,8 @@ class MultimodalDataset(BaseDataset):
         item = {"inputs": cut[: len(self.inputs)], "outputs": cut[len(self.inputs) :], "window_id": index, "sequence_index": k, "start": s}
         if self.num_speakers:
             item["speaker"] = self.seq_speakers[k]
+        if self.pose_clusters is not None:
+            item["pose_cluster"] = self.window_pose_clusters(k, s)
         return item
 
     def sequence_inputs(self, seq: str) -> dict[str, np.ndarray]:

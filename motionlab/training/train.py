@@ -98,7 +98,8 @@ def train(opt) -> dict:
         load_weights(model, opt.pretrained_from)
 
     loader_args = dict(num_workers=opt.num_workers, persistent_workers=opt.num_workers > 0, pin_memory=torch.cuda.is_available())
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=opt.batch_size, shuffle=True, drop_last=len(train_set) > opt.batch_size, **loader_args)
+    sampler = train_set.train_sampler(opt.seed) if hasattr(train_set, "train_sampler") else None  # e.g. --balance_speakers
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=opt.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) > opt.batch_size, **loader_args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=opt.val_batch_size or opt.batch_size, shuffle=False, **loader_args)
 
     callbacks = [

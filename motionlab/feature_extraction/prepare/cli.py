@@ -75,7 +75,11 @@ def main(argv=None, steps=STEPS, prog="motionlab prepare") -> int:
 
 
 def extract_main(argv) -> int:
-    """``motionlab extract audio|motion|keypoints|text|scale DIR ...``: one step of prepare."""
+    """``motionlab extract audio|motion|keypoints|text|scale|clusters DIR ...``: one step of prepare."""
+    if argv and argv[0] == "clusters":
+        from motionlab.feature_extraction.pose_clusters import main as clusters_main
+
+        return clusters_main(argv[1:])
     if argv and argv[0] == "scale":
         p = argparse.ArgumentParser(prog="motionlab extract scale", description=scale_features.__doc__)
         p.add_argument("dir")
@@ -85,5 +89,5 @@ def extract_main(argv) -> int:
             print(f"{name}: {what}")
         return 0
     if not argv or argv[0] not in EXTRACT_STEPS:
-        raise MotionlabError(f"usage: motionlab extract {{{'|'.join(EXTRACT_STEPS)}|scale}} DIR [options]")
+        raise MotionlabError(f"usage: motionlab extract {{{'|'.join(EXTRACT_STEPS)}|scale|clusters}} DIR [options]")
     return main(argv[1:], steps=EXTRACT_STEPS[argv[0]], prog=f"motionlab extract {argv[0]}")
