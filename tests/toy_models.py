@@ -75,3 +75,39 @@ class EchoWindowedModel(ToyWindowedModel):
 
     def generate_window(self, window_inputs, **cond):
         return [window_inputs[0][..., : self.output_dims[0]] + self.shift]
+
+
+class ToyStyleModel(ToyWindowedModel):
+    """Windowed and style-conditioned like Mix-StAGE: a per-style offset on the linear map, a 2-generator
+    mixture whose weights depend on the style (``mixture_weights``) and ``style_codes`` of motion windows."""
+
+    def __init__(self, opt, spec):
+        super().__init__(opt, spec)
+        n = max(spec.num_speakers, 1)
+        self.style = nn.Embedding(n, self.output_dims[0])
+        self.gate = nn.Embedding(n, 2)
+        self.code = nn.Linear(self.output_dims[0], 3)
+
+    def uses_speakers(self) -> bool:
+        return True
+
+    def _ids(self, speaker, batch_size, device):
+        if speaker is None:
+            raise ValueError("ToyStyleModel needs a speaker")
+        return torch.as_tensor(speaker, device=device).long().reshape(-1).expand(batch_size)
+
+    def generate_window(self, window_inputs, speaker=None, **cond):
+        x = window_inputs[0]
+        return [self.net(x) + self.style(self._ids(speaker, x.shape[0], x.device))[:, None]]
+
+    def mixture_weights(self, window_inputs, speaker):
+        x = window_inputs[0]
+        w = torch.softmax(self.gate(self._ids(speaker, x.shape[0], x.device)), dim=-1)
+        return w[:, None].expand(-1, x.shape[1], -1)
+
+    def style_codes(self, motion_windows):
+        return self.code(motion_windows).mean(1)
+
+    def compute_loss(self, batch):
+        loss = F.mse_loss(self.generate_window(batch["inputs"], speaker=batch["speaker"])[0], batch["outputs"][0])
+        return loss, {}

@@ -8,6 +8,13 @@ inverse-scales and writes ``<output_folder>/<exp>/<seq>.<feature>.generated.npy`
 a BVH and a video. The model adds its own options (``--temperature`` for autoregressive models,
 ``--window_overlap`` for windowed ones, ...): ``motionlab generate <exp> --help`` lists them.
 Requested outputs are checked before anything is generated.
+
+Styles (models trained on data with ``speakers.json``): a sequence is generated in its own speaker's
+style unless ``--style <label>`` names another style the model knows; ``--sample_all_styles N``
+renders the first N test sequences of every style in every other style, as
+``<seq>.<source>_to_<target>.<feature>.generated.npy`` (and .bvh/.mp4). Mixture models (Mix-StAGE)
+also get ``generator_usage.json``: per target style, the mean weight of each generator and how
+often each one dominated (:mod:`motionlab.inference.styles`).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from motionlab.models import find_model_using_name
 from motionlab.options import bounded
 from motionlab.training.experiment import Experiment
 from motionlab.utils.errors import MotionlabError
-from motionlab.utils.io import save_npy
+from motionlab.inference import styles
+from motionlab.utils.io import save_npy, write_json
 
 
 def generate_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -45,6 +53,8 @@ def generate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--generate_video", action="store_true", help="also write <seq>.mp4: the skeleton with the audio muxed in")
     p.add_argument("--compare_ground_truth", action="store_true", help="video: draw the sequence's ground truth beside the generated motion")
     p.add_argument("--audio_file", default=None, help="generate for a new audio file (features extracted with the training settings)")
+    p.add_argument("--style", default=None, help="speaker/style label to generate in (default: the sequence's own speaker from speakers.json); output <seq>.<source>_to_<target>")
+    p.add_argument("--sample_all_styles", type=bounded(int, 1, what="an integer"), default=0, help="the first N test sequences of every style, each rendered in every other style (<seq>.<source>_to_<target>)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     return p
@@ -205,12 +215,17 @@ def run(args) -> list[Path]:
     exp = Experiment(args.experiment, args.experiments_dir)
     torch.manual_seed(args.random_seed)
     overrides = ["--data_dir", args.data_dir] if args.data_dir else []
+    if args.sample_all_styles and (args.sequence or args.audio_file or args.style):
+        raise MotionlabError("--sample_all_styles chooses the sequences and styles itself: do not also name a sequence, --audio_file or --style")
     model, opt, _ = exp.load_model(args.checkpoint, args.device, overrides)
     data_dir = Path(opt.data_dir)
     feature = opt.output_modalities[0]
     dataset = build_dataset(opt)
     folder = getattr(dataset, "folder", None) or DataFolder(data_dir)
     check_outputs(args, folder, feature)
+    out_dir = Path(args.output_folder) / exp.name
+    if args.sample_all_styles:
+        return run_all_styles(args, model, opt, dataset, folder, feature, out_dir)
     audio_path, audio_start = None, 0.0
     if args.audio_file:
         if args.compare_ground_truth:
@@ -218,33 +233,68 @@ def run(args) -> list[Path]:
         seq = args.sequence or Path(args.audio_file).stem
         arrays = new_audio_inputs(opt, data_dir, args.audio_file)
         audio_path = Path(args.audio_file)
-        conditions = {}
+        conditions, source, target = styles.conditions_for(model, folder, None, args.style)
     else:
         seq = args.sequence or next(iter(folder.split("test")), None)
         if seq is None:
             raise MotionlabError(f"{data_dir}/base_filenames_test.txt is empty: name a sequence")
         arrays = dataset.sequence_inputs(seq)
-        conditions = dataset.sequence_conditions(seq)
+        conditions, source, target = styles.conditions_for(model, folder, seq, args.style)
+    stem = styles.transfer_stem(seq, source, target) if args.style else seq
+    written = generate_and_write(args, model, opt, dataset, folder, feature, seq, stem, arrays, conditions, out_dir, audio_path, audio_start)
+    if hasattr(model, "mixture_weights") and "speaker" in conditions:
+        usage = styles.GeneratorUsage(model)
+        usage.add(target, styles.generator_weights(model, {k: v[: args.max_length or None] for k, v in arrays.items()}, conditions["speaker"]), seq, source)
+        path = out_dir / f"{stem}.generator_usage.json"
+        write_json(path, usage.to_json())
+        written.append(path)
+    return written
+
+
+def generate_and_write(args, model, opt, dataset, folder, feature, seq, stem, arrays, conditions, out_dir, audio_path=None, audio_start=0.0) -> list[Path]:
+    """Generate one sequence with ``conditions`` and write ``<stem>.<feature>.generated.npy`` (+ BVH/video as asked)."""
     result = generate_sequence(
         model, opt, dataset, seq, arrays=arrays, conditions=conditions, max_length=args.max_length, num_samples=args.num_samples,
         seed_file=args.seed_file, seed_from=args.seed_from, progress=args.progress, **generation_options(model, args),
     )
-    out_dir = Path(args.output_folder) / exp.name
     written = []
     for name, arr in result.items():
-        path = out_dir / f"{seq}.{name}.generated.npy"
+        path = out_dir / f"{stem}.{name}.generated.npy"
         save_npy(path, arr.astype(np.float32))
         written.append(path)
     if args.generate_bvh or args.generate_video:
         truth = unscale(folder, feature, arrays[feature][: args.max_length or None]) if args.compare_ground_truth and feature in arrays else None
         if args.compare_ground_truth and truth is None:
             raise MotionlabError(f"--compare_ground_truth: sequence '{seq}' has no '{feature}' ground truth")
-        written += write_outputs(args, folder, seq, result, feature, audio_path, audio_start, out_dir, truth)
+        written += write_outputs(args, folder, seq, result, feature, audio_path, audio_start, out_dir, truth, stem=stem)
     return written
 
 
-def write_outputs(args, folder: DataFolder, seq, result, feature, audio_path, audio_start, out_dir, truth=None) -> list[Path]:
-    """BVH and/or video of the (first) output modality, one per sample."""
+def run_all_styles(args, model, opt, dataset, folder, feature, out_dir) -> list[Path]:
+    """``--sample_all_styles N``: every planned (sequence, source, target) generated and written, then generator_usage.json for mixture models."""
+    plan, notes = styles.transfer_plan(model, folder, "test", args.sample_all_styles)
+    for note in notes:
+        print(f"motionlab: {note}", file=sys.stderr)
+    usage = styles.GeneratorUsage(model) if hasattr(model, "mixture_weights") else None
+    names = styles.model_styles(model)
+    written, inputs = [], {}
+    for seq, source, target in plan:
+        if seq not in inputs:
+            inputs[seq] = dataset.sequence_inputs(seq)
+        conditions = {"speaker": names.index(target)}
+        written += generate_and_write(args, model, opt, dataset, folder, feature, seq, styles.transfer_stem(seq, source, target), inputs[seq], conditions, out_dir)
+        if usage is not None:
+            arrays = {k: v[: args.max_length or None] for k, v in inputs[seq].items()}
+            usage.add(target, styles.generator_weights(model, arrays, conditions["speaker"]), seq, source)
+    if usage is not None:
+        path = out_dir / "generator_usage.json"
+        write_json(path, usage.to_json())
+        written.append(path)
+    return written
+
+
+def write_outputs(args, folder: DataFolder, seq, result, feature, audio_path, audio_start, out_dir, truth=None, stem=None) -> list[Path]:
+    """BVH and/or video of the (first) output modality, one per sample, named ``<stem>`` (default: the sequence id)."""
     from motionlab.inference import outputs
 
     if audio_path is None:
@@ -253,13 +303,13 @@ def write_outputs(args, folder: DataFolder, seq, result, feature, audio_path, au
     samples = samples[None] if samples.ndim == 2 else samples
     written = []
     for k, feats in enumerate(samples):
-        stem = seq if len(samples) == 1 else f"{seq}.sample{k}"
+        name = (stem or seq) if len(samples) == 1 else f"{stem or seq}.sample{k}"
         if args.generate_bvh:
-            written.append(outputs.write_bvh(folder.path, feature, feats, out_dir / f"{stem}.bvh", seq))
+            written.append(outputs.write_bvh(folder.path, feature, feats, out_dir / f"{name}.bvh", seq))
         if args.generate_video:
             if audio_path is None:
                 print(f"motionlab: no audio found for {seq}; the video is silent", file=sys.stderr)
-            written.append(outputs.write_video(folder.path, feature, feats, out_dir / f"{stem}.mp4", seq, audio_path, audio_start, compare_features=truth))
+            written.append(outputs.write_video(folder.path, feature, feats, out_dir / f"{name}.mp4", seq, audio_path, audio_start, compare_features=truth))
     return written
 
 

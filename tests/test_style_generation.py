@@ -1,0 +1,129 @@
+"""Generation in a style: --style, the default own style, --sample_all_styles file names, the generator-usage
+histogram, and the refusals (unknown style, another speaker set, no speakers.json, a model without styles).
+A tiny style-conditioned toy (tests/toy_models.py) keeps these fast; Mix-StAGE end to end is at the bottom."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from motionlab.datafolder import DataFolder
+from motionlab.datasets.demo_data import MOTION, make_demo_data
+from motionlab.inference import generate as gen
+from motionlab.inference import styles
+from motionlab.training.experiment import Experiment
+from motionlab.training.options import parse_options
+from motionlab.training.train import train
+from motionlab.utils.errors import MotionlabError
+
+STYLES = [f"speaker_{k}" for k in range(4)]
+
+
+@pytest.fixture(scope="module")
+def spk(tmp_path_factory):
+    return make_demo_data(tmp_path_factory.mktemp("sg") / "data", n_sequences=12, seconds=4.0, speakers=4)
+
+
+def toy_train(data, exp, model="toy_style", *extra):
+    train(parse_options([
+        "--hparams_file", "demo/_common", "--model", model, "--plugins", "toy_models", "--data_dir", str(data), "--experiments_dir", str(exp),
+        "--experiment_name", model, "--no-progress_bar", "--warmup_steps", "0", "--lr_policy", "none", "--input_modalities", "demo_audio",
+        "--input_lengths", "8", "--output_lengths", "8", "--input_time_offsets", "0", "--output_time_offsets", "0", "--max_epochs", "1",
+        "--limit_train_batches", "2", "--limit_val_batches", "1", *extra,
+    ]))
+
+
+@pytest.fixture(scope="module")
+def toy(spk, tmp_path_factory):
+    exp = tmp_path_factory.mktemp("sgexp")
+    toy_train(spk, exp)
+    return exp
+
+
+def generate(toy, tmp_path, *args):
+    return gen.run(gen.parse_args(["toy_style", *args, "--experiments_dir", str(toy), "--output_folder", str(tmp_path / "g"), "--no-progress"]))
+
+
+def test_default_style_is_the_sequences_own_and_style_changes_the_output(toy, spk, tmp_path):
+    assert DataFolder(spk).speakers()["demo_09"] == "speaker_1"
+    own = generate(toy, tmp_path, "demo_09")
+    assert [p.name for p in own] == [f"demo_09.{MOTION}.generated.npy", "demo_09.generator_usage.json"]
+    same = generate(toy, tmp_path, "demo_09", "--style", "speaker_1")
+    other = generate(toy, tmp_path, "demo_09", "--style", "speaker_2")
+    assert [p.name for p in same][0] == f"demo_09.speaker_1_to_speaker_1.{MOTION}.generated.npy"
+    assert [p.name for p in other] == [f"demo_09.speaker_1_to_speaker_2.{MOTION}.generated.npy", "demo_09.speaker_1_to_speaker_2.generator_usage.json"]
+    np.testing.assert_array_equal(np.load(own[0]), np.load(same[0]))
+    assert np.abs(np.load(own[0]) - np.load(other[0])).mean() > 1e-3
+    usage = json.loads(other[1].read_text())
+    assert list(usage["styles"]) == ["speaker_2"] and usage["styles"]["speaker_2"]["frames"] == 80  # 4 s at 20 fps, each frame once
+
+
+def test_unknown_style_lists_the_known_ones(toy, tmp_path, capsys):
+    with pytest.raises(MotionlabError, match=r"--style nobody: unknown style \(the model knows: speaker_0, speaker_1, speaker_2, speaker_3\)"):
+        generate(toy, tmp_path, "demo_09", "--style", "nobody")
+    assert gen.main(["toy_style", "demo_09", "--style", "nobody", "--experiments_dir", str(toy), "--output_folder", str(tmp_path / "g")]) == 2
+    assert "motionlab generate: error: --style nobody: unknown style (the model knows: speaker_0, speaker_1, speaker_2, speaker_3)" in capsys.readouterr().err
+
+
+def test_a_speaker_only_the_data_knows_is_refused(toy, spk, tmp_path):
+    data = shutil.copytree(spk, tmp_path / "data")
+    df = DataFolder(data)
+    df.write_speakers({**df.speakers(), "demo_09": "newcomer"})
+    with pytest.raises(MotionlabError, match=r"--style newcomer: 'newcomer' is a speaker of .*speakers.json, but model 'toy_style' was trained on another speaker set and knows only: speaker_0, speaker_1"):
+        generate(toy, tmp_path, "demo_09", "--data_dir", str(data), "--style", "newcomer")
+    with pytest.raises(MotionlabError, match=r"sequence 'demo_09' is by 'newcomer' .*a speaker model 'toy_style' was not trained on .*pass --style"):
+        generate(toy, tmp_path, "demo_09", "--data_dir", str(data))
+    # the model's own index is used, not the data's: with a speaker added, the data's sorted list shifts
+    df.write_speakers({**{q: v for q, v in DataFolder(spk).speakers().items()}, "demo_08": "aaa_first"})
+    a = generate(toy, tmp_path / "a", "demo_09", "--data_dir", str(data))
+    b = generate(toy, tmp_path / "b", "demo_09")
+    np.testing.assert_array_equal(np.load(a[0]), np.load(b[0]))
+
+
+def test_data_without_speakers_json_needs_a_style(toy, spk, tmp_path):
+    data = shutil.copytree(spk, tmp_path / "data")
+    (data / "speakers.json").unlink()
+    with pytest.raises(MotionlabError, match=r"model 'toy_style' generates in a given style, but .* has no speakers.json to take sequence 'demo_09''s own style from: pass --style <label> \(known: speaker_0"):
+        generate(toy, tmp_path, "demo_09", "--data_dir", str(data))
+    (path,) = [p for p in generate(toy, tmp_path, "demo_09", "--data_dir", str(data), "--style", "speaker_3") if p.suffix == ".npy"]
+    assert path.name == f"demo_09.to_speaker_3.{MOTION}.generated.npy"
+
+
+def test_sample_all_styles_writes_exactly_the_expected_files(toy, spk, tmp_path):
+    written = generate(toy, tmp_path, "--sample_all_styles", "1")
+    test_seqs = {q: DataFolder(spk).speakers()[q] for q in DataFolder(spk).split("test")}  # one per speaker
+    expected = {f"{q}.{src}_to_{tgt}.{MOTION}.generated.npy" for q, src in test_seqs.items() for tgt in STYLES if tgt != src}
+    assert len(expected) == 12
+    assert {p.name for p in written} == expected | {"generator_usage.json"}
+    assert {p.name for p in (tmp_path / "g" / "toy_style").iterdir()} == expected | {"generator_usage.json"}
+    usage = json.loads((tmp_path / "g" / "toy_style" / "generator_usage.json").read_text())
+    assert list(usage["styles"]) == STYLES and len(usage["sequences"]) == 12
+    for style, h in usage["styles"].items():
+        assert h["frames"] == 3 * 80 and sum(h["argmax_counts"]) == 240 and sum(h["mean_weight"]) == pytest.approx(1.0, abs=1e-5)
+    # the toy's weights depend only on the target style: the histogram reflects its gate
+    model, _, _ = Experiment("toy_style", toy).load_model()
+    import torch
+
+    gate = torch.softmax(model.gate.weight, -1).detach().numpy()
+    for k, style in enumerate(STYLES):
+        np.testing.assert_allclose(usage["styles"][style]["mean_weight"], gate[k], atol=1e-5)
+    with pytest.raises(MotionlabError, match="--sample_all_styles chooses the sequences and styles itself"):
+        generate(toy, tmp_path, "demo_09", "--sample_all_styles", "1")
+
+
+def test_transfer_plan_and_names(toy, spk):
+    model, _, _ = Experiment("toy_style", toy).load_model()
+    plan, notes = styles.transfer_plan(model, DataFolder(spk), "test", 2)
+    assert len(plan) == 12 and ("demo_08", "speaker_0", "speaker_3") in plan
+    assert notes == [f"style '{s}': only 1 test sequence (asked for 2)" for s in STYLES]
+    with pytest.raises(MotionlabError, match="cannot be used as a file name"):
+        styles.transfer_stem("demo_01", "a b", "c")
+
+
+def test_model_without_styles_refuses_style(spk, small_demo, tmp_path):
+    toy_train(small_demo, tmp_path, "toy_windowed")
+    with pytest.raises(MotionlabError, match="--style speaker_1: model 'toy_windowed' was trained without speaker/style labels"):
+        gen.run(gen.parse_args(["toy_windowed", "demo_07", "--style", "speaker_1", "--experiments_dir", str(tmp_path), "--output_folder", str(tmp_path / "g"), "--no-progress"]))
