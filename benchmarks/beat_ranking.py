@@ -17,7 +17,11 @@ at the motion's own rate (``motionlab.analysis.alignment``). Metrics: ``bas_musi
 (the dance convention) and maxima (gesture strokes). ``offset_curve_peaks``: the offset in
 [-2, 2] s where ``alignment_vs_offset`` of the ground truth peaks (≈ 0 for synced data), and the
 peak's height above the curve's median. ``summary``: per group (dance mean over takes, zeggs) and
-metric, whether gt > both 1-s shifts and gt > other audio.
+metric, whether gt > both 1-s shifts and gt > other audio. ``dance_tempo_ratio``: per dance take, the
+frequency of the strongest peak of the feet's speed spectrum within ±10 % of half the beat rate (one
+foot steps every other beat) divided by half the beat rate — 1.0 when the motion keeps the song's
+tempo on the import's clock — with the peak's height over the median of 0.4–4.4x that rate (≥ 8: a clear peak) and
+``at_band_edge`` (no peak inside the band: the ratio means nothing).
 
     MOTIONLAB_REAL_DATA=../shared/data/real python benchmarks/beat_ranking.py [--data DIR] [--step 0.04]
 """
@@ -80,6 +84,23 @@ def scores(ev: dict, mb: np.ndarray, lo: float, hi: float) -> dict:
         "beat_consistency": A.beat_consistency(o, k) if o.size else nan,
         "bc_f_score": A.beat_f_score(o, k) if o.size else nan,
     }
+
+
+DWM_FEET = [10, 11, 19, 20]  # Dance with Melody foot points (PROVENANCE.md)
+
+
+def tempo_ratio(pos: np.ndarray, fps: float, beats: np.ndarray) -> dict:
+    """Feet-speed periodicity vs half the beat rate (see the module notes); a 2**20-point FFT for a fine peak."""
+    speed = np.linalg.norm(np.gradient(pos[:, DWM_FEET], axis=0), axis=-1).mean(1) * fps
+    speed = (speed - speed.mean()) / (speed.std() + 1e-12)
+    spectrum = np.abs(np.fft.rfft(speed * np.hanning(len(speed)), 1 << 20))
+    freq = np.fft.rfftfreq(1 << 20, 1 / fps)
+    half_beat = 0.5 * (len(beats) - 1) / (beats[-1] - beats[0])
+    band = (freq > 0.9 * half_beat) & (freq < 1.1 * half_beat)
+    wide = (freq > 0.4 * half_beat) & (freq < 4.4 * half_beat)
+    i = np.argmax(np.where(band, spectrum, -1))
+    edge = not (spectrum[i] > spectrum[i - 1] and spectrum[i] > spectrum[i + 1]) or not (band[i - 1] and band[i + 1])
+    return {"ratio": float(freq[i] / half_beat), "peak_over_median": float(spectrum[i] / np.median(spectrum[wide])), "at_band_edge": bool(edge)}
 
 
 def mean_dicts(ds: list[dict]) -> dict:
@@ -149,7 +170,8 @@ def main(argv=None) -> int:
                     "takes": len(names),
                 }
             summary[extrema][group] = g
-    print(json.dumps({"seconds": round(time.time() - t0, 1), "summary": summary, "offset_curve_peaks": peaks, "table": table}, indent=1))
+    tempo = {n: tempo_ratio(t["pos"], t["fps"], t["events"]["beats"]) for n, t in takes.items() if t["group"] == "dance"}
+    print(json.dumps({"seconds": round(time.time() - t0, 1), "summary": summary, "dance_tempo_ratio": tempo, "offset_curve_peaks": peaks, "table": table}, indent=1))
     return 0
 
 

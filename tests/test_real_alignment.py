@@ -137,10 +137,10 @@ def test_dance_beats_are_plausible_and_start_cut_is_consistent(dance):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Dance with Melody as imported (25 fps from start_position/25) is not beat-synchronous: the motion's "
-    "dominant periodicity runs 0.6-1.9 % faster than its song's beat (clear in 6 of 10 takes), so the phase "
-    "drifts by more than a beat over a take and every beat score of the ground truth is at chance "
-    "(within 0.02 of its shifted and wrong-audio copies; benchmarks/beat_ranking.py). Strict: passes -> fix the data, drop the xfail."))
+    "Dance with Melody as imported (25 fps from start_position/25) is not beat-synchronous: the feet's step "
+    "periodicity runs 0.7-1.5 % faster than half the song's beat rate in every take with a clear peak, so the "
+    "phase drifts by about a beat per minute and every beat score of the ground truth is at chance (within "
+    "~0.02 of its shifted and wrong-audio copies; benchmarks/beat_ranking.py). Strict: passes -> fix the data, drop the xfail."))
 def test_dance_ground_truth_beats_shifted_and_other_audio(dance):
     names = list(dance)
     rows = [_conditions(dance[n], [dance[o] for o in names if o != n], "minima") for n in names]
