@@ -12,7 +12,6 @@ Scores (all in [0, 1], higher is better aligned), with ``d(e, B) = min_b |e - b|
   ``mean over motion beats k of exp(-d(k, music beats)² / (2σ²))``;
 * :func:`beat_consistency` — EMAGE's BC (Liu et al., CVPR 2024; BEAT's "BeatAlign", ECCV 2022):
   ``mean over audio onsets o of exp(-d(o, motion beats)² / (2σ²))`` with σ = 0.3 s.
-
 * :func:`beat_f_score` — both directions at once: the harmonic mean of the hit rate over audio
   events (recall, the two scores above) and over motion beats (precision, AIST++/FACT's direction).
   A one-sided score over audio events rewards *more* motion beats (jitter makes many speed
