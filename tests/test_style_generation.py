@@ -24,7 +24,7 @@ STYLES = [f"speaker_{k}" for k in range(4)]
 
 @pytest.fixture(scope="module")
 def spk(tmp_path_factory):
-    return make_demo_data(tmp_path_factory.mktemp("sg") / "data", n_sequences=12, seconds=4.0, speakers=4)
+    return make_demo_data(tmp_path_factory.mktemp("sg") / "data", n_sequences=12, seconds=6.0, speakers=4)
 
 
 def toy_train(data, exp, model="toy_style", *extra):
@@ -58,7 +58,7 @@ def test_default_style_is_the_sequences_own_and_style_changes_the_output(toy, sp
     np.testing.assert_array_equal(np.load(own[0]), np.load(same[0]))
     assert np.abs(np.load(own[0]) - np.load(other[0])).mean() > 1e-3
     usage = json.loads(other[1].read_text())
-    assert list(usage["styles"]) == ["speaker_2"] and usage["styles"]["speaker_2"]["frames"] == 80  # 4 s at 20 fps, each frame once
+    assert list(usage["styles"]) == ["speaker_2"] and usage["styles"]["speaker_2"]["frames"] == 120  # 6 s at 20 fps, each frame once
 
 
 def test_unknown_style_lists_the_known_ones(toy, tmp_path, capsys):
@@ -102,7 +102,7 @@ def test_sample_all_styles_writes_exactly_the_expected_files(toy, spk, tmp_path)
     usage = json.loads((tmp_path / "g" / "toy_style" / "generator_usage.json").read_text())
     assert list(usage["styles"]) == STYLES and len(usage["sequences"]) == 12
     for style, h in usage["styles"].items():
-        assert h["frames"] == 3 * 80 and sum(h["argmax_counts"]) == 240 and sum(h["mean_weight"]) == pytest.approx(1.0, abs=1e-5)
+        assert h["frames"] == 3 * 120 and sum(h["argmax_counts"]) == 360 and sum(h["mean_weight"]) == pytest.approx(1.0, abs=1e-5)
     # the toy's weights depend only on the target style: the histogram reflects its gate
     model, _, _ = Experiment("toy_style", toy).load_model()
     import torch
@@ -127,3 +127,49 @@ def test_model_without_styles_refuses_style(spk, small_demo, tmp_path):
     toy_train(small_demo, tmp_path, "toy_windowed")
     with pytest.raises(MotionlabError, match="--style speaker_1: model 'toy_windowed' was trained without speaker/style labels"):
         gen.run(gen.parse_args(["toy_windowed", "demo_07", "--style", "speaker_1", "--experiments_dir", str(tmp_path), "--output_folder", str(tmp_path / "g"), "--no-progress"]))
+
+
+# ------------------------------------------------------------------ style classifier and evaluation
+
+
+@pytest.fixture(scope="module")
+def classifier(spk, toy):
+    """The demo style classifier (hparams/demo/style_classifier.yaml) trained on the 4-speaker demo data, beside the toy."""
+    import torch
+
+    torch.manual_seed(0)
+    train(parse_options(["--hparams_file", "demo/style_classifier", "--data_dir", str(spk), "--experiments_dir", str(toy), "--experiment_name", "style", "--no-progress_bar", "--max_epochs", "8"]))
+    return "style"
+
+
+def test_style_classifier_separates_the_demo_speakers(classifier, toy, spk):
+    from motionlab.analysis.feature_networks import classify_windows, load_feature_network
+
+    model = load_feature_network(classifier, kind="style_classifier", feature=MOTION, data_dir=spk, experiments_dir=toy)
+    assert list(model.data_spec.speaker_names) == STYLES
+    df = DataFolder(spk)
+    hits = []
+    for q in df.split("test"):
+        p = classify_windows(model, np.array(df.open_feature(q, MOTION)), hop=4)
+        hits.append(p.argmax(1) == STYLES.index(df.speakers()[q]))
+    accuracy = float(np.concatenate(hits).mean())
+    assert accuracy > 0.8, accuracy  # chance: 0.25
+
+
+def test_evaluate_style_transfer_scores_against_the_target_and_plots_the_style_space(classifier, toy, tmp_path, capsys):
+    from motionlab.analysis.evaluate import main
+
+    out = tmp_path / "eval"
+    common = ["toy_style", "--experiments_dir", str(toy), "--output_folder", str(out), "--baselines", "ground_truth", "--no-progress"]
+    assert main([*common, "--style_transfer"]) == 2
+    assert "--style_transfer scores the transferred motion with a style classifier: name one with --style_model" in capsys.readouterr().err
+    assert main([*common, "--style_transfer", "--style_model", classifier]) == 0
+    result = json.loads((out / "toy_style" / "metrics.json").read_text())
+    model, gt = result["systems"]["model"], result["systems"]["ground_truth"]
+    assert {"transfer_style_accuracy", "transfer_style_f1", "transfer_style_inception_score", "style_space_silhouette"} <= set(model)
+    # the real motion is classified as its own speaker, so as the target of a transfer (always another speaker) almost never
+    assert gt["style_accuracy"] > 0.8 and gt["transfer_style_accuracy"] < 0.1
+    report = (out / "toy_style" / "report.md").read_text()
+    assert "style transfer: 12 generations (4 sequences x the other 3 styles), scored against the target style; chance = 0.250" in report
+    assert "| transfer_style_accuracy — style transfer: classifier accuracy against the TARGET style | ↑ |" in report
+    assert (out / "toy_style" / "style_space.png").stat().st_size > 1000 and "](style_space.png)" in report

@@ -7,6 +7,13 @@ systems' outputs can be scored too; missing or extra sequences, other lengths an
 The baselines (:mod:`motionlab.analysis.baselines`) and the ground truth go through the same
 metrics. Output: ``metrics.json`` (every system), ``report.md`` (one table with arrows, the command
 that made it) and PNG plots (speed and acceleration histograms, a beat timeline, per-joint error).
+
+Style models: each sequence is generated in its own speaker's style; ``--style_transfer`` also
+generates every sequence in every OTHER style the model knows and scores the style classifier
+(``--style_model``) against the TARGET style (``transfer_style_*``; the ground-truth column scores
+the untransferred source motion against the same targets: what no transfer at all would get).
+Models with ``style_codes`` (StAGE, Mix-StAGE) get ``style_space.png``: their learned style space
+of the split's real windows, by speaker (``--style_space pca|tsne``), and its silhouette.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from motionlab.analysis import report
 from motionlab.analysis.scoring import Scorer
 from motionlab.datafolder import DataFolder
 from motionlab.inference import generate as gen
+from motionlab.inference import styles
 from motionlab.options import ListType, bounded
 from motionlab.training.experiment import Experiment
 from motionlab.utils.errors import MotionlabError
@@ -41,6 +49,8 @@ def evaluate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--baselines", type=ListType(str), default=list(bl.BASELINES), help=f"comma-separated, of {', '.join(bl.BASELINES)}")
     p.add_argument("--fgd_model", default=None, help="experiment of a trained motion_autoencoder (./script_train.sh analysis/fgd_autoencoder) for FGD")
     p.add_argument("--style_model", default=None, help="experiment of a trained style_classifier for style accuracy/F1/IS")
+    p.add_argument("--style_transfer", action="store_true", help="also generate every sequence in every other style of the model and score the style classifier against the target style (needs --style_model)")
+    p.add_argument("--style_space", choices=["pca", "tsne"], default="pca", help="projection of the style-space plot (models with style_codes)")
     p.add_argument("--num_samples", type=bounded(int, 1, what="an integer"), default=1, help="samples per input (stochastic models: sample diversity)")
     p.add_argument("--max_sequences", type=bounded(int, 0, what="an integer"), default=0, help="evaluate at most this many sequences (0: all)")
     p.add_argument("--max_length", type=bounded(int, 0, what="an integer"), default=0, help="frames per sequence at most (0: whole sequences)")
@@ -108,6 +118,10 @@ def run(args) -> list[Path]:
         seqs = seqs[: args.max_sequences]
     if not seqs:
         raise MotionlabError(f"{folder.split_file(args.split)}: the {args.split} split is empty")
+    if args.style_transfer and not args.style_model:
+        raise MotionlabError("--style_transfer scores the transferred motion with a style classifier: name one with --style_model (train it: ./script_train.sh analysis/style_classifier --data_dir ...)")
+    if args.style_transfer and args.generated_dir:
+        raise MotionlabError("--style_transfer generates the transfers with the experiment's model; it cannot be combined with --generated_dir")
     scorer = Scorer(folder, feature, exp=exp, fgd_model=args.fgd_model, style_model=args.style_model, experiments_dir=args.experiments_dir, window=args.window or None)
 
     inputs, truth = {}, {}
@@ -126,7 +140,8 @@ def run(args) -> list[Path]:
         generated = {}
         options = gen.generation_options(model, args)
         for q in seqs:
-            out = gen.generate_sequence(model, opt, dataset, q, arrays=inputs[q], conditions=dataset.sequence_conditions(q), num_samples=args.num_samples, progress=args.progress, **options)
+            conditions = styles.conditions_for(model, folder, q)[0]
+            out = gen.generate_sequence(model, opt, dataset, q, arrays=inputs[q], conditions=conditions, num_samples=args.num_samples, progress=args.progress, **options)
             generated[q] = out[feature]
     systems = {"model": generated}
     lengths = {q: len(t) for q, t in truth.items()}
@@ -146,17 +161,48 @@ def run(args) -> list[Path]:
         elif b == "ground_truth":
             systems[b] = truth
     results = {name: scorer.score(name, arrays, truth, model=model if name == "model" and not args.generated_dir else None, dataset_split=args.split, opt=opt) for name, arrays in systems.items()}
+    if args.style_transfer:
+        transfer_scores(args, model, opt, dataset, folder, feature, seqs, inputs, truth, scorer, results, notes)
+    out_dir = Path(args.output_folder) / exp.name
+    extra_plots = []
+    if hasattr(model, "style_codes") and not args.generated_dir:
+        labels = {q: v for q, v in folder.speakers().items() if v in styles.model_styles(model)}
+        if labels:
+            from motionlab.analysis.style_space import style_space
+
+            plot, silhouette = style_space(model, {q: inputs[q][feature] for q in seqs}, labels, out_dir / "style_space.png", args.style_space, args.random_seed)
+            extra_plots.append(plot)
+            results["model"]["style_space_silhouette"] = silhouette
+        else:
+            notes.append("style-space plot skipped: no sequence of the split is by a speaker the model knows")
     notes += scorer.notes
 
-    out_dir = Path(args.output_folder) / exp.name
     settings = {
         "experiment": exp.name, "checkpoint": str(ckpt), "split": args.split, "sequences": len(seqs), "frames": int(sum(lengths.values())),
         "seconds": float(sum(lengths.values()) / scorer.fps), "fps": scorer.fps, "feature": feature, "generated_dir": args.generated_dir,
         "command": "motionlab evaluate " + " ".join(shlex.quote(a) for a in args.argv), "num_samples": args.num_samples,
     }
-    plots = scorer.plots(out_dir, systems, truth)
+    plots = scorer.plots(out_dir, systems, truth) + extra_plots
     written = [report.write_metrics_json(out_dir / "metrics.json", results, settings), report.write_report(out_dir / "report.md", results, settings, notes, plots)]
     return written + plots
+
+
+def transfer_scores(args, model, opt, dataset, folder, feature, seqs, inputs, truth, scorer, results, notes) -> None:
+    """``--style_transfer``: every sequence of ``seqs`` in every other style; classifier scores against the target."""
+    plan, plan_notes = styles.transfer_plan(model, folder, args.split, 0)
+    plan = [(q, src, tgt) for q, src, tgt in plan if q in truth]
+    notes += plan_notes
+    names = styles.model_styles(model)
+    options = gen.generation_options(model, args)
+    transferred, from_truth, targets = {}, {}, {}
+    for q, source, target in plan:
+        key = styles.transfer_stem(q, source, target)
+        out = gen.generate_sequence(model, opt, dataset, q, arrays=inputs[q], conditions={"speaker": names.index(target)}, num_samples=args.num_samples, progress=args.progress, **options)
+        transferred[key], from_truth[key], targets[key] = out[feature], truth[q], target
+    results["model"].update(scorer.classified_scores(transferred, targets, prefix="transfer_style"))
+    if "ground_truth" in results:
+        results["ground_truth"].update(scorer.classified_scores(from_truth, targets, prefix="transfer_style"))
+    notes.append(f"style transfer: {len(plan)} generations ({len(set(q for q, _, _ in plan))} sequences x the other {len(names) - 1} styles), scored against the target style; chance = {1 / len(names):.3f}")
 
 
 def main(argv=None) -> int:

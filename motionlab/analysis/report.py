@@ -41,6 +41,10 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "style_accuracy": ("higher", "style classifier accuracy"),
     "style_f1": ("higher", "style classifier macro F1"),
     "style_inception_score": ("higher", "inception score of the style classifier"),
+    "transfer_style_accuracy": ("higher", "style transfer: classifier accuracy against the TARGET style"),
+    "transfer_style_f1": ("higher", "style transfer: macro F1 against the target style"),
+    "transfer_style_inception_score": ("higher", "style transfer: inception score of the style classifier"),
+    "style_space_silhouette": ("higher", "silhouette of the speakers in the model's learned style space (-1..1)"),
 }
 
 ARROW = {"lower": "↓", "higher": "↑", "closer to 1": "→1", "closer to ground truth": "→GT"}

@@ -233,19 +233,27 @@ class Scorer:
         return float(metric.compute())
 
     def style_scores(self, arrays, truth) -> dict:
+        """Style accuracy / F1 / IS of each evaluated sequence against its own speaker (speakers.json)."""
+        speakers = self.folder.speakers()
+        labelled = [q for q in truth if q in speakers]
+        return self.classified_scores({q: arrays[q] for q in labelled}, {q: speakers[q] for q in labelled})
+
+    def classified_scores(self, arrays: dict, targets: dict, prefix: str = "style") -> dict:
+        """``<prefix>_accuracy``, ``_f1`` (macro) and ``_inception_score`` of the classifier's windows of each
+        array (unscaled features) against ``targets[key]`` (a style label): the own speaker, or the target
+        style of a transfer. Keys whose target the classifier does not know are left out (and said)."""
         from motionlab.analysis.feature_networks import classify_windows
 
-        speakers = self.folder.speakers()
         names = list(self.style_net.data_spec.speaker_names)
         probs, labels = [], []
-        for q in truth:
-            if q not in speakers or speakers[q] not in names:
+        for key, a in arrays.items():
+            if targets.get(key) not in names:
                 continue
-            p = classify_windows(self.style_net, self.scaled(_first_sample(arrays[q])), skip_short=True)
+            p = classify_windows(self.style_net, self.scaled(_first_sample(a)), skip_short=True)
             probs.append(p)
-            labels.append(np.full(len(p), names.index(speakers[q])))
+            labels.append(np.full(len(p), names.index(targets[key])))
         if not probs:
-            self.notes.append("style metrics skipped: no evaluated sequence has a speaker the classifier knows")
+            self.notes.append(f"{prefix} metrics skipped: no evaluated sequence has a {'target ' if prefix != 'style' else ''}speaker the classifier knows")
             return {}
         from sklearn.metrics import f1_score
 
@@ -253,7 +261,7 @@ class Scorer:
         pred = p.argmax(1)
         marginal = p.mean(0, keepdims=True)
         kl = (p * (np.log(p + 1e-12) - np.log(marginal + 1e-12))).sum(1).mean()
-        return {"style_accuracy": float((pred == y).mean()), "style_f1": float(f1_score(y, pred, average="macro")), "style_inception_score": float(np.exp(kl))}
+        return {f"{prefix}_accuracy": float((pred == y).mean()), f"{prefix}_f1": float(f1_score(y, pred, average="macro")), f"{prefix}_inception_score": float(np.exp(kl))}
 
     # ---------------------------------------------------------------- plots
 
