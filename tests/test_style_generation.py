@@ -173,3 +173,28 @@ def test_evaluate_style_transfer_scores_against_the_target_and_plots_the_style_s
     assert "style transfer: 12 generations (4 sequences x the other 3 styles), scored against the target style; chance = 0.250" in report
     assert "| transfer_style_accuracy — style transfer: classifier accuracy against the TARGET style | ↑ |" in report
     assert (out / "toy_style" / "style_space.png").stat().st_size > 1000 and "](style_space.png)" in report
+
+
+# ------------------------------------------------------------------ Mix-StAGE end to end (tiny)
+
+
+def test_mixstage_generates_every_style_with_a_generator_histogram(spk, tmp_path):
+    """hparams/demo/mixstage.yaml for two steps on the 4-speaker demo data (its k-means clusters fitted on first use),
+    then --sample_all_styles 1: exactly the transfer files and a histogram over its 4 generators per target style."""
+    import torch
+
+    torch.manual_seed(0)
+    data = shutil.copytree(spk, tmp_path / "data")
+    exp = tmp_path / "exp"
+    train(parse_options(["--hparams_file", "demo/mixstage", "--data_dir", str(data), "--experiments_dir", str(exp), "--experiment_name", "mix", "--no-progress_bar",
+                         "--max_epochs", "1", "--limit_train_batches", "2", "--limit_val_batches", "1", "--balance_speakers"]))
+    assert DataFolder(data).pose_clusters_path(MOTION, 4).exists()
+    written = gen.run(gen.parse_args(["mix", "--sample_all_styles", "1", "--experiments_dir", str(exp), "--output_folder", str(tmp_path / "g"), "--no-progress"]))
+    test_seqs = {q: DataFolder(data).speakers()[q] for q in DataFolder(data).split("test")}
+    expected = {f"{q}.{src}_to_{tgt}.{MOTION}.generated.npy" for q, src in test_seqs.items() for tgt in STYLES if tgt != src}
+    assert {p.name for p in written} == expected | {"generator_usage.json"}
+    a, b = (np.load(tmp_path / "g" / "mix" / f"demo_08.speaker_0_to_{t}.{MOTION}.generated.npy") for t in ("speaker_1", "speaker_2"))
+    assert a.shape == (120, 12) and np.abs(a - b).mean() > 0  # the style input changes the output
+    usage = json.loads((tmp_path / "g" / "mix" / "generator_usage.json").read_text())
+    for h in usage["styles"].values():
+        assert len(h["mean_weight"]) == 4 and sum(h["mean_weight"]) == pytest.approx(1.0, abs=1e-4) and sum(h["argmax_counts"]) == h["frames"] == 360
