@@ -15,7 +15,7 @@ from motionlab.datasets.multimodal_dataset import MultimodalDataset
 from motionlab.dataspec import DataSpec
 from motionlab.inference import generate as gen
 from motionlab.models import find_model_using_name
-from motionlab.models.modules.flow_model import frame_conditioning
+from motionlab.models.modules.flow_model import ResidualFrames, frame_conditioning
 from motionlab.training.experiment import Experiment
 from motionlab.training.options import parse_options
 from motionlab.training.train import train
@@ -317,3 +317,21 @@ def test_invalid_choices_on_the_command_line():
     with pytest.raises(MotionlabError, match="no model named"):
         options("residualflower", "--mean_model", "no_such_model")
     assert isinstance(options("transflower"), argparse.Namespace)
+
+
+def test_residual_decay_scales_the_reference_and_round_trips():
+    """--residual_decay d: the target is y - d * reference (0 is the train mean in scaled space); sampling undoes it."""
+    torch.manual_seed(0)
+    model = make("transflower", residual=True, residual_decay=0.9)
+    s = model.spec
+    x = [torch.randn(2, L, d) for L, d in zip(s.input_lengths, (AUDIO, MOTION))]
+    y = [torch.randn(2, s.output_lengths[0], MOTION)]
+    (target,) = model.residual.targets(x, y)
+    torch.testing.assert_close(target, y[0] - 0.9 * x[1][:, -1:])
+    torch.testing.assert_close(model.residual.outputs(x, [target])[0], y[0])
+    # a constant bias b in the sampled changes: the plain change random-walks, the decayed one settles at b / (1 - d)
+    for decay, bound in ((1.0, None), (0.9, 1.0)):
+        frames, r = ResidualFrames([0], None, decay), torch.zeros(1, 1, 1)
+        for _ in range(500):
+            r = frames.outputs([r], [torch.full((1, 1, 1), 0.1)])[0]
+        assert (r.item() == pytest.approx(50.0, rel=1e-3)) if bound is None else (r.item() == pytest.approx(bound, rel=1e-3))

@@ -44,12 +44,18 @@ class Experiment:
         return str(name)
 
     def checkpoint(self, path: str | Path | None = None) -> Path:
-        """``path`` if given, else checkpoints/best.ckpt, else checkpoints/last.ckpt."""
+        """``path`` if given (a file, or a name in the experiment's checkpoints/: ``best``, ``last``,
+        ``last.ckpt``), else checkpoints/best.ckpt, else checkpoints/last.ckpt."""
         if path:
             p = Path(path)
-            if not p.exists():
-                raise MotionlabError(f"--checkpoint {p}: file not found")
-            return p
+            if p.exists():
+                return p
+            for name in (p.name, f"{p.name}.ckpt"):
+                q = self.dir / "checkpoints" / name
+                if len(p.parts) == 1 and q.exists():
+                    return q
+            names = sorted(c.stem for c in (self.dir / "checkpoints").glob("*.ckpt"))
+            raise MotionlabError(f"--checkpoint {p}: file not found (checkpoints of {self.dir.name}: {', '.join(names) or 'none'})")
         for name in ("best.ckpt", "last.ckpt"):
             p = self.dir / "checkpoints" / name
             if p.exists():

@@ -34,7 +34,7 @@ from motionlab.models.modules.transformer import (
     PositionalEncoding,
     add_transformer_options,
 )
-from motionlab.options import add_bool_option, add_list_option
+from motionlab.options import add_bool_option, add_list_option, bounded
 from motionlab.utils.errors import MotionlabError
 
 NORM_LAYERS = ("actnorm", "batchnorm", "none")
@@ -113,6 +113,7 @@ def add_flow_model_options(parser, *, coupling: str, net: str, transformer: bool
         add_conditioning_options(parser)
     add_glow_options(parser, **glow_defaults)
     add_bool_option(parser, "--residual", False, "the flow models each output frame's change from the last input frame of the same modality (MoGlow: the last frame conditioning it)")
+    parser.add_argument("--residual_decay", type=bounded(float, 0.0, 1.0, what="a number"), default=1.0, help="--residual: the reference is this fraction of the last frame (scaled features, so 0 is the train mean); below 1 a rollout reverts to the mean instead of random-walking away (1: the plain change)")
     if coupling == "flowpp":
         parser.add_argument("--num_mixture_components", type=int, default=4, help="logistic mixture components of the Flow++ couplings")
     return add_coupling_net_options(parser, net)
@@ -143,13 +144,16 @@ class ResidualFrames:
     Modelling changes rather than poses keeps the flow near the identity for smooth motion. The
     reference of output frame t is the last frame of the input window (``first_reference=None``,
     the Transflower family: the frame just before the outputs) or frame ``first_reference[i] + t``
-    of input i (MoGlow: the last of the frames conditioning frame t). Disabled, it passes targets
-    and samples through unchanged.
+    of input i (MoGlow: the last of the frames conditioning frame t), times ``decay``. With
+    ``decay`` 1 a rollout is a random walk: any bias of the sampled changes accumulates without
+    bound. Below 1 (features are scaled, so 0 is the train mean) it is mean-reverting: a bias b
+    settles at b / (1 - decay). Disabled, it passes targets and samples through unchanged.
     """
 
-    def __init__(self, sources: list[int] | None, first_reference: list[int] | None = None):
+    def __init__(self, sources: list[int] | None, first_reference: list[int] | None = None, decay: float = 1.0):
         self.sources = sources  # per output: index of the input of the same modality (None: disabled)
         self.first_reference = first_reference
+        self.decay = float(decay)
 
     @classmethod
     def from_options(cls, opt, spec: WindowSpec, first_reference: list[int] | None = None) -> "ResidualFrames":
@@ -161,7 +165,7 @@ class ResidualFrames:
             if n not in spec.input_modalities:
                 raise MotionlabError(f"--residual: output '{n}' is not an input modality, so there is no last input frame to model the difference from")
             sources.append(spec.input_modalities.index(n))
-        return cls(sources, first_reference)
+        return cls(sources, first_reference, float(_opt(opt, "residual_decay", 1.0)))
 
     @property
     def enabled(self) -> bool:
@@ -170,8 +174,10 @@ class ResidualFrames:
     def references(self, inputs: list[torch.Tensor], n_frames: int) -> list[torch.Tensor]:
         """Per output, its reference frames: (B, 1, D) broadcast over the output frames, or (B, n_frames, D)."""
         if self.first_reference is None:
-            return [inputs[i][:, -1:] for i in self.sources]
-        return [inputs[i][:, self.first_reference[i] : self.first_reference[i] + n_frames] for i in self.sources]
+            refs = [inputs[i][:, -1:] for i in self.sources]
+        else:
+            refs = [inputs[i][:, self.first_reference[i] : self.first_reference[i] + n_frames] for i in self.sources]
+        return refs if self.decay == 1.0 else [self.decay * r for r in refs]
 
     def targets(self, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """What the flows model: the outputs, or their changes from the references."""
