@@ -20,17 +20,20 @@ from motionlab.utils.errors import MotionlabError
 
 @pytest.mark.parametrize("L_audio, n_mels, L_motion", [(64, 64, 64), (128, 64, 64), (30, 16, 37), (3, 2, 5)])
 def test_audio_encoder_gives_motion_rate_features_for_any_audio_window(L_audio, n_mels, L_motion):
-    enc = AudioEncoder2D(width=4, out_channels=24)
+    enc = AudioEncoder2D(n_mels, width=4, out_channels=24)
     assert enc(torch.randn(2, L_audio, n_mels), L_motion).shape == (2, 24, L_motion)
 
 
 def test_audio_encoder_at_paper_size_and_bad_rank():
-    enc = AudioEncoder2D()  # 1 -> 64 -> 64↓ -> 128 -> 128↓ -> 256 -> 256↓ -> 256 -> 256
+    enc = AudioEncoder2D(64)  # 1 -> 64 -> 64↓ -> 128 -> 128↓ -> 256 -> 256↓ -> 256 -> 256
     convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 256, 256]
     assert [c.stride for c in convs].count((2, 2)) == 3
-    with pytest.raises(MotionlabError, match=r"expected windows \(B, L_audio, features\)"):
+    assert convs[-1].kernel_size == (3, 8)  # spans the 8 bins left of 64 mels
+    with pytest.raises(MotionlabError, match=r"expected windows \(B, L_audio, 64\) \(features as in training\), got shape \(64, 64\)"):
         enc(torch.randn(64, 64), 64)
+    with pytest.raises(MotionlabError, match=r"got shape \(2, 64, 80\)"):
+        enc(torch.randn(2, 64, 80), 64)
 
 
 @pytest.mark.parametrize("T", [64, 37, 5, 1])

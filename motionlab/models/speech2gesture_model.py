@@ -46,7 +46,7 @@ class Speech2GestureModel(AdversarialModel):
         super().__init__(opt, spec)
         o = self.opt
         self.out_length, self.out_dim = self._check_windows()
-        self.audio_encoder = AudioEncoder2D(o.audio_channels, o.hidden_channels, norm=o.conv_norm)
+        self.audio_encoder = AudioEncoder2D(sum(self.input_dims), o.audio_channels, o.hidden_channels, norm=o.conv_norm)
         self.unet = UNet1D(o.hidden_channels, o.unet_depth, norm=o.conv_norm)
         self.build_decoder()
         self.discriminator = self.build_discriminator(self.out_dim, self.out_length)

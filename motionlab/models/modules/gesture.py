@@ -3,8 +3,8 @@
 Tensors over time are (B, C, T) inside the blocks; model-facing windows are (B, L, D).
 
 - ``AudioEncoder2D``: the audio window as a one-channel "image" (time x mel) through 2-D conv blocks,
-  averaged over frequency and resampled (linear) to the motion window's length, so any audio frame
-  rate and feature count gives per-frame features at the motion rate.
+  a last conv over all remaining frequency bins, and a linear resampling to the motion window's
+  length, so any audio frame rate and feature count gives per-frame features at the motion rate.
 - ``UNet1D``: downsampling convs to a short bottleneck and back with skip additions; windows whose
   length is not a multiple of ``2**depth`` are padded (last frame repeated) and cropped back.
 - ``PoseEncoder`` (motion window -> content features, Mix-StAGE's curriculum) and ``PoseDecoder``.
@@ -66,29 +66,35 @@ class ConvNormReLU2d(nn.Sequential):
 class AudioEncoder2D(nn.Module):
     """(B, L_audio, F) audio window -> (B, out_channels, L_motion) per-frame features at the motion rate.
 
-    The original's stack on a 64 x 64 mel image: 1 -> w -> w↓ -> 2w -> 2w↓ -> 4w -> 4w↓ -> 4w -> out
-    (w = 64). Both axes are padded to at least 8 so the three halvings never reach zero; the
-    frequency axis is averaged and the time axis linearly resampled to ``L_motion`` frames.
+    The original's stack on a 64 x 64 mel image: 1 -> w -> w↓ -> 2w -> 2w↓ -> 4w -> 4w↓ -> 4w (w = 64),
+    then a conv whose kernel spans all remaining frequency bins (the original's (3, 8) kernel on the
+    8 bins left of 64 mels), so which band is active is kept, not averaged away; the time axis is then
+    linearly resampled to ``L_motion`` frames. Both axes are padded (last entry repeated) to at least 8
+    so the three halvings never reach zero; ``n_features`` fixes the frequency width.
     """
 
-    #: (channel multiplier of ``width``, downsample) per block; the last block outputs ``out_channels``.
+    #: (channel multiplier of ``width``, downsample) per block; a last conv outputs ``out_channels``.
     PLAN = ((1, False), (1, True), (2, False), (2, True), (4, False), (4, True), (4, False))
 
-    def __init__(self, width: int = 64, out_channels: int = 256, *, norm: str = "batch", negative_slope: float = LEAKY):
+    def __init__(self, n_features: int, width: int = 64, out_channels: int = 256, *, norm: str = "batch", negative_slope: float = LEAKY):
         super().__init__()
         blocks, cin = [], 1
         for mult, down in self.PLAN:
             blocks.append(ConvNormReLU2d(cin, mult * width, down=down, norm=norm, negative_slope=negative_slope))
             cin = mult * width
-        blocks.append(ConvNormReLU2d(cin, out_channels, norm=norm, negative_slope=negative_slope))
-        self.net = nn.Sequential(*blocks)
+        self.n_features = int(n_features)
         self.min_size = 2 ** sum(d for _, d in self.PLAN)
+        bins = max(self.n_features, self.min_size)
+        for _, down in self.PLAN:
+            bins = bins // 2 if down else bins
+        blocks += [nn.Conv2d(cin, out_channels, kernel_size=(3, bins), padding=(1, 0)), _norm2d(norm, out_channels), nn.LeakyReLU(negative_slope)]
+        self.net = nn.Sequential(*blocks)
 
     def forward(self, audio: torch.Tensor, length: int) -> torch.Tensor:
-        if audio.dim() != 3:
-            raise MotionlabError(f"audio encoder: expected windows (B, L_audio, features), got shape {tuple(audio.shape)}")
+        if audio.dim() != 3 or audio.shape[2] != self.n_features:
+            raise MotionlabError(f"audio encoder: expected windows (B, L_audio, {self.n_features}) (features as in training), got shape {tuple(audio.shape)}")
         x = pad_time(pad_time(audio, self.min_size, 1), self.min_size, 2).unsqueeze(1)  # (B, 1, time, freq)
-        x = self.net(x).mean(dim=3)  # (B, C, time')
+        x = self.net(x).squeeze(3)  # (B, C, time')
         return F.interpolate(x, size=int(length), mode="linear", align_corners=False)
 
 
