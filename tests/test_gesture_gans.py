@@ -135,7 +135,7 @@ def test_checkpoint_of_another_speaker_set_is_refused():
 
 def test_speech2gesture_loss_falls_on_audio_driven_demo_data(tmp_path):
     data = gf.audio_driven_demo(tmp_path / "data")
-    opt = parse_options(["--hparams_file", "demo/speech2gesture", "--data_dir", str(data), "--experiments_dir", str(tmp_path), "--no-progress_bar", "--max_epochs", "2", "--window_hop", "2", "--dg_iter_ratio", "0.5", "--monitor", "train_l1"])
+    opt = parse_options(["--hparams_file", "demo/speech2gesture", "--data_dir", str(data), "--experiments_dir", str(tmp_path), "--no-progress_bar", "--max_epochs", "3", "--window_hop", "1", "--dg_iter_ratio", "0.5", "--learning_rate", "0.003", "--monitor", "train_l1"])
     windows = MultimodalDataset(opt, "train")  # the loss being minimised (the one val take sits off the train mean)
     xs = torch.from_numpy(np.stack([windows[i]["inputs"][0] for i in range(0, len(windows), 3)]))
     ys = torch.from_numpy(np.stack([windows[i]["outputs"][0] for i in range(0, len(windows), 3)]))
@@ -178,7 +178,7 @@ def test_mixstage_two_process_ddp_trains_and_ranks_agree(tmp_path, speakers_demo
     proc = run_cli(
         "-m", "motionlab.training.train", "--hparams_file", "demo/mixstage", "--data_dir", str(speakers_demo), "--experiments_dir", str(tmp_path),
         "--model", "rank_dump_mix_stage", "--plugins", "gesture_fixtures", "--pose_clusters", "3", "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp",
-        "--max_epochs", "1", "--limit_train_batches", "4", "--limit_val_batches", "1", "--no-progress_bar", "--experiment_name", "ddp",
+        "--max_epochs", "1", "--limit_train_batches", "4", "--limit_val_batches", "1", "--batch_size", "8", "--no-progress_bar", "--experiment_name", "ddp",
         env={"PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
