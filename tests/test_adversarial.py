@@ -53,7 +53,7 @@ def test_alternate_pattern_starts_with_d():
 
 
 def test_lambda_ramps():
-    m = gf.tiny_model("speech2gesture")
+    m = gf.tiny_model("speech2gesture", "--lambda_gan", "1")  # the original's start (the demo starts λ_gan at 0.1)
     assert (m.lambda_gan, m.lambda_d) == (1.0, 1.0)
     m.gan_iteration = 301
     assert m.lambda_gan == pytest.approx(1.1)
