@@ -99,11 +99,34 @@ def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
     assert sorted(st["start_states"]) == ["DANCE_A_1", "DANCE_B_2", "DANCE_C_3"]
     np.testing.assert_allclose(st["start_states"]["DANCE_A_1"]["position"], center_a[0])
     assert _splits(out) == {"train": ["DANCE_A_1"], "val": ["DANCE_C_3"], "test": ["DANCE_B_2"]}
-    assert not (out / "speakers.json").exists()
+    # style = the letter after DANCE_: C is cha-cha in the dataset's naming, letters it does not name are kept
+    assert json.loads((out / "speakers.json").read_text()) == {"DANCE_A_1": "A", "DANCE_B_2": "B", "DANCE_C_3": "cha-cha"}
+    assert [t["style"] for t in takes] == ["A", "B", "cha-cha"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"DANCE_{t}.{ext}" for t in ("A_1", "B_2", "C_3") for ext in (f"{DWM_FEATURE}.npy", "wav")] + [f"{DWM_FEATURE}.meta.json"]
-        + [f"base_filenames_{s}.txt" for s in ("train", "val", "test")]
+        + [f"base_filenames_{s}.txt" for s in ("train", "val", "test")] + ["speakers.json"]
     )
+
+
+def test_dance_melody_styles_from_take_names(tmp_path):
+    """Every take gets its dance style (R rumba, T tango, W waltz; lower-case letters too), read by
+    the dataset as speaker labels; a folder not named DANCE_<letter>_<n> is refused before writing."""
+    from motionlab.feature_extraction.importers.dance_melody import take_style
+
+    assert [take_style(t) for t in ("DANCE_C_8", "DANCE_R_3", "DANCE_T_5", "DANCE_W_24", "DANCE_w_1", "DANCE_Q_1")] == [
+        "cha-cha", "rumba", "tango", "waltz", "waltz", "Q"]
+    src, out = tmp_path / "src", tmp_path / "out"
+    for i, name in enumerate(("DANCE_R_1", "DANCE_T_2", "DANCE_W_3")):
+        _dance_take(src, name, n=4, start=0, end=4, song_frames=4, seed=i)
+    import_dance_melody(src, out)
+    assert DataFolder(out).speakers() == {"DANCE_R_1": "rumba", "DANCE_T_2": "tango", "DANCE_W_3": "waltz"}
+    _dance_take(src, "salsa_1", n=4, start=0, end=4, song_frames=4)
+    for bad in ("salsa_1", "DANCE_4_1", "DANCE_C"):
+        with pytest.raises(MotionlabError, match=rf"{bad}: take folder '{bad}' does not follow the Dance with Melody naming DANCE_<style letter>_<number>"):
+            take_style(bad, str(src / bad))
+    with pytest.raises(MotionlabError, match=r"src/salsa_1: take folder 'salsa_1' does not follow .*C cha-cha, R rumba, T tango, W waltz"):
+        import_dance_melody(src, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
 
 
 def test_dance_melody_chooses_splits_when_none_are_named(tmp_path):
@@ -226,6 +249,9 @@ def test_dance_melody_real_takes(tmp_path, real_data):
     splits = _splits(out)
     assert sorted(sum(splits.values(), [])) == sorted(takes)
     assert splits["val"] and splits["test"] and splits["train"]  # never an empty split that training trips over
+    styles = DataFolder(out).speakers()
+    assert sorted(styles) == sorted(takes) and {styles[t] for t in REAL_TAKES} == {"cha-cha", "rumba", "tango", "waltz"}
+    assert all(styles[t] == {"C": "cha-cha", "R": "rumba", "T": "tango", "W": "waltz"}[t.split("_")[1]] for t in takes)
     _no_temp_files(out)
 
 

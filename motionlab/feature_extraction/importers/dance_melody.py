@@ -11,11 +11,16 @@ centre as a 24th joint, encoded by ``encode_keypoints`` with the centre as the r
 (16 left, 7 right) as the heading pair. A model then sees per-frame root steps and turns instead of
 absolute room positions it cannot predict (sampled dances drifted and jumped); each take's start
 state goes to the meta's ``start_states`` so its ground truth decodes back in place.
+
+The dance style of a take is the letter after ``DANCE_`` in its folder name (the dataset's naming:
+C cha-cha, R rumba, T tango, W waltz); it goes to ``speakers.json`` so style models (StAGE,
+Mix-StAGE, the style classifier) can use it. Unknown letters are kept as they are.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -38,6 +43,22 @@ RIGHT_JOINTS = list(range(3, 12)) + [22]
 # Bones to draw (the dataset's utils/draw.py links; the midpoint links are left out): head, arms, legs, feet.
 EDGES = [(0, 1), (3, 4), (4, 5), (5, 6), (12, 13), (13, 14), (14, 15), (3, 12), (7, 16), (7, 8), (8, 9), (9, 10), (9, 11), (16, 17), (17, 18), (18, 19), (18, 20), (2, 3), (2, 12), (2, 7), (2, 16)]
 TAKE_FILES = ("skeletons.json", "audio.mp3", "config.json")
+# The letter after DANCE_ in a take folder's name (dataset README / PROVENANCE.md).
+STYLE_NAMES = {"C": "cha-cha", "R": "rumba", "T": "tango", "W": "waltz"}
+_TAKE_NAME = re.compile(r"DANCE_([A-Za-z]+)_[^_]+")
+
+
+def take_style(take: str, where: str = "") -> str:
+    """Dance style of a take folder named ``DANCE_<letter>_<n>``: the readable name of the letter
+    (cha-cha, rumba, tango, waltz), or the letter itself when the dataset does not name it."""
+    m = _TAKE_NAME.fullmatch(take)
+    if not m:
+        raise MotionlabError(
+            f"{where or take}: take folder '{take}' does not follow the Dance with Melody naming DANCE_<style letter>_<number> "
+            f"(e.g. DANCE_C_8); the dance style written to speakers.json comes from that letter ({', '.join(f'{k} {v}' for k, v in STYLE_NAMES.items())})"
+        )
+    letter = m.group(1)
+    return STYLE_NAMES.get(letter.upper(), letter)
 
 
 def motion_feature_name(fps: float) -> str:
@@ -178,13 +199,14 @@ def import_dance_melody(
     a split nobody named is chosen like ``prepare`` does (takes shuffled with ``seed``, at least
     one each; 3 takes are needed). Each returned dict has ``take``, ``start_position``,
     ``end_position``, ``offset_seconds`` (song time of motion frame 0), ``n_frames``, ``sr``,
-    ``n_samples`` and ``split``. The wav keeps the song's rate and channels; FLOAT keeps the
+    ``n_samples``, ``split`` and ``style`` (also written to ``speakers.json``). The wav keeps the song's rate and channels; FLOAT keeps the
     decoded samples exact.
     """
     import soundfile as sf
 
     df = DataFolder(out_dir)
     takes = [_read_take(d, fps) for d in find_takes(src_dir)]  # validate everything before writing
+    styles = {t["take"]: take_style(t["take"], str(Path(src_dir) / t["take"])) for t in takes}
     split_of = choose_splits([t["take"] for t in takes], val_takes, test_takes, seed, where=str(src_dir))
     lists = df.check_splits(split_lists(split_of))
     feature = motion_feature_name(fps)
@@ -195,7 +217,7 @@ def import_dance_melody(
             raise MotionlabError(f"{t['audio_path']}: expected {t['n_samples']} samples from sample {t['first_sample']}, decoded {len(audio)}")
         write_wav(df.path / f"{t['take']}.wav", audio, sr, subtype=wav_subtype)
         motions[t["take"]] = t["motion"]
-        results.append({**{k: t[k] for k in ("take", "start_position", "end_position", "offset_seconds", "n_frames", "sr", "n_samples")}, "split": split_of[t["take"]]})
+        results.append({**{k: t[k] for k in ("take", "start_position", "end_position", "offset_seconds", "n_frames", "sr", "n_samples")}, "split": split_of[t["take"]], "style": styles[t["take"]]})
     encoding = takes[0]["encoding"]
     settings = {
         "source": "dance_with_melody",
@@ -213,4 +235,5 @@ def import_dance_melody(
     }
     df.write_feature(feature, motions, fps=fps, columns=takes[0]["columns"], settings=settings, kind="keypoints", scale=None)
     df.write_splits(lists)
+    df.write_speakers(styles)
     return results
