@@ -44,23 +44,25 @@ def _devices(value):
     return int(s) if s.lstrip("-").isdigit() else s
 
 
-DEMO_DATA_DIR = Path("data/demo")
+#: The demo's own folders and what ``make_demo_data`` writes there (one dancer; four speakers for the style models).
+DEMO_DATA_DIRS = {Path("data/demo"): {}, Path("data/demo_speakers"): {"speakers": 4}}
 
 
 def build_datasets(opt):
-    """The train and val datasets; ``--make_demo_data`` creates the demo data, but only in the demo's own folder."""
+    """The train and val datasets; ``--make_demo_data`` creates the demo data, but only in the demo's own folders."""
     data_dir = Path(opt.data_dir)
     if opt.make_demo_data and not data_dir.exists():
-        if data_dir.resolve() != DEMO_DATA_DIR.resolve():
+        kind = next((kw for d, kw in DEMO_DATA_DIRS.items() if data_dir.resolve() == d.resolve()), None)
+        if kind is None:
             raise MotionlabError(
-                f"--data_dir {data_dir}: folder not found (demo data is only created in {DEMO_DATA_DIR}; "
+                f"--data_dir {data_dir}: folder not found (demo data is only created in {' or '.join(map(str, DEMO_DATA_DIRS))}; "
                 f"check the path, or prepare your data with `motionlab prepare`)"
             )
         from motionlab.datasets.demo_data import make_demo_data
 
         if int(os.environ.get("LOCAL_RANK", "0")) == 0:
             print(f"motionlab: creating the demo data in {data_dir}")
-            make_demo_data(data_dir)
+            make_demo_data(data_dir, **kind)
     dataset_cls = find_dataset_using_name(opt.dataset_name)
     return dataset_cls(opt, "train"), dataset_cls(opt, "val")
 
