@@ -51,6 +51,7 @@ def evaluate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--style_model", default=None, help="experiment of a trained style_classifier for style accuracy/F1/IS")
     p.add_argument("--style_transfer", action="store_true", help="also generate every sequence in every other style of the model and score the style classifier against the target style (needs --style_model)")
     p.add_argument("--style_space", choices=["pca", "tsne"], default="pca", help="projection of the style-space plot (models with style_codes)")
+    p.add_argument("--motion_beats", choices=["minima", "maxima"], default="minima", help="kinematic beats for BAS/BC: minima of joint speed (dance, as AIST++/Bailando/EMAGE) or maxima (co-speech gesture: strokes peak at speech onsets; on the real ZEGGS take only maxima rank the ground truth above shifted audio)")
     p.add_argument("--num_samples", type=bounded(int, 1, what="an integer"), default=1, help="samples per input (stochastic models: sample diversity)")
     p.add_argument("--max_sequences", type=bounded(int, 0, what="an integer"), default=0, help="evaluate at most this many sequences (0: all)")
     p.add_argument("--max_length", type=bounded(int, 0, what="an integer"), default=0, help="frames per sequence at most (0: whole sequences)")
@@ -122,7 +123,7 @@ def run(args) -> list[Path]:
         raise MotionlabError("--style_transfer scores the transferred motion with a style classifier: name one with --style_model (train it: ./script_train.sh analysis/style_classifier --data_dir ...)")
     if args.style_transfer and args.generated_dir:
         raise MotionlabError("--style_transfer generates the transfers with the experiment's model; it cannot be combined with --generated_dir")
-    scorer = Scorer(folder, feature, exp=exp, fgd_model=args.fgd_model, style_model=args.style_model, experiments_dir=args.experiments_dir, window=args.window or None)
+    scorer = Scorer(folder, feature, exp=exp, fgd_model=args.fgd_model, style_model=args.style_model, experiments_dir=args.experiments_dir, window=args.window or None, motion_beats=args.motion_beats)
 
     inputs, truth = {}, {}
     for q in seqs:

@@ -116,7 +116,7 @@ def plot_histograms(path: Path, values: dict[str, np.ndarray], xlabel: str, titl
 
 
 def plot_beat_timeline(path: Path, seq: str, fps: float, speed: dict[str, np.ndarray], audio_beats: np.ndarray, audio_onsets: np.ndarray, motion_beats: dict[str, np.ndarray], seconds: float = 10.0) -> Path:
-    """The first ``seconds`` of one take: audio beats and onsets against each system's speed curve and its minima."""
+    """The first ``seconds`` of one take: audio beats and onsets against each system's speed curve and its kinematic beats."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -135,7 +135,7 @@ def plot_beat_timeline(path: Path, seq: str, fps: float, speed: dict[str, np.nda
         mb = mb[mb < seconds]
         ax.plot(mb, np.interp(mb, t, sp[:n]) if n else mb, "v", color="tab:blue", markersize=5)
         ax.set_ylabel(name, fontsize=8)
-    axes[-1, 0].set_xlabel("time (s): red audio beats, orange onsets, blue ▼ motion beats (speed minima)")
+    axes[-1, 0].set_xlabel("time (s): red audio beats, orange onsets, blue ▼ motion beats (speed minima or maxima: --motion_beats)")
     fig.suptitle(f"{seq}: beat timeline", fontsize=10)
     return _save_figure(fig, path)
 

@@ -36,8 +36,11 @@ def _value(metric) -> float | None:
 
 
 class Scorer:
-    def __init__(self, folder: DataFolder, feature: str, *, exp=None, fgd_model=None, style_model=None, experiments_dir="training/experiments", window: int | None = None, max_cluster_frames: int = 20000):
+    def __init__(self, folder: DataFolder, feature: str, *, exp=None, fgd_model=None, style_model=None, experiments_dir="training/experiments", window: int | None = None, max_cluster_frames: int = 20000, motion_beats: str = "minima"):
         self.folder, self.feature = folder, feature
+        if motion_beats not in ("minima", "maxima"):
+            raise MotionlabError(f"--motion_beats: 'minima' (dance) or 'maxima' (co-speech gesture), got {motion_beats!r}")
+        self.motion_beat_extrema = motion_beats
         self.notes: list[str] = []
         meta = folder.meta(feature) if folder.meta_path(feature).exists() else None
         if meta is None:
@@ -186,7 +189,7 @@ class Scorer:
             if b is not None:
                 has_audio = True
                 music, onsets = b
-                mb = alignment.motion_beats(pg, fps)
+                mb = alignment.motion_beats(pg, fps, extrema=self.motion_beat_extrema)
                 beat_music.update(music, mb)
                 beat_motion.update(music, mb)
                 bc.update(onsets, mb)
@@ -298,6 +301,6 @@ class Scorer:
                 if name in systems:
                     pg = self.system_positions(name, q, systems[name][q])
                     sp[name] = M.speed(pg, self.fps).mean(-1)
-                    mb[name] = alignment.motion_beats(pg, self.fps)
+                    mb[name] = alignment.motion_beats(pg, self.fps, extrema=self.motion_beat_extrema)
             plots.append(report.plot_beat_timeline(out_dir / "beat_timeline.png", q, self.fps, sp, b[0], b[1], mb))
         return plots
