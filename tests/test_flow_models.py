@@ -335,3 +335,38 @@ def test_residual_decay_scales_the_reference_and_round_trips():
         for _ in range(500):
             r = frames.outputs([r], [torch.full((1, 1, 1), 0.1)])[0]
         assert (r.item() == pytest.approx(50.0, rel=1e-3)) if bound is None else (r.item() == pytest.approx(bound, rel=1e-3))
+
+
+def test_smoothed_noise_keeps_the_marginal_and_correlates_consecutive_draws():
+    from motionlab.models.modules.flows.distributions import StandardNormal, smoothed_noise
+
+    torch.manual_seed(0)
+    z = smoothed_noise(StandardNormal(), (4000, 50, 3), 1.0, 0.9)
+    assert z.std().item() == pytest.approx(1.0, abs=0.02) and z.mean().abs().item() < 0.02  # still N(0, 1) per frame
+    corr = (z[:, 1:] * z[:, :-1]).mean().item()
+    assert corr == pytest.approx(0.9, abs=0.02)  # consecutive draws correlated by rho
+    prev = torch.full((4000, 3), 2.0)
+    first = smoothed_noise(StandardNormal(), (4000, 1, 3), 1.0, 0.9, prev)
+    assert first.mean().item() == pytest.approx(1.8, abs=0.03)  # continues from the previous step's draw
+    assert smoothed_noise(StandardNormal(), (2, 3, 3), 1.0, 0.0, prev[:2]).shape == (2, 3, 3)  # rho 0: independent draws
+
+
+def test_noise_smoothing_makes_a_rollout_smoother_not_slower(demo):
+    """Generation with --noise_smoothing: same per-frame spread of the draws, much smaller frame-to-frame jumps."""
+    torch.manual_seed(0)
+    opt = options("transflower", data=demo)
+    ds = MultimodalDataset(opt, "train")
+    model = perturb_heads(find_model_using_name("transflower").from_dataset(opt, ds)).eval()
+    inputs = sequence(ds, 120)
+    jumps = {}
+    for rho in (0.0, 0.95):
+        torch.manual_seed(1)
+        out = model.generate(inputs, temperature=1.0, teacher_forcing=True, noise_smoothing=rho, num_samples=8)["demo_motion"]
+        jumps[rho] = (out[:, 12:].diff(dim=1).abs().mean().item(), out[:, 12:].std(dim=0).mean().item())
+    assert jumps[0.95][0] < 0.6 * jumps[0.0][0]  # consecutive frames jump less
+    assert jumps[0.95][1] == pytest.approx(jumps[0.0][1], rel=0.3)  # samples spread as much across draws
+    parser = argparse.ArgumentParser()
+    type(model).modify_generation_options(parser)
+    assert parser.parse_args(["--noise_smoothing", "0.9"]).noise_smoothing == 0.9
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--noise_smoothing", "1.5"])

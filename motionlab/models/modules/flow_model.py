@@ -28,6 +28,7 @@ from motionlab.dataspec import DataSpec
 from motionlab.models.base_model import BaseModel
 from motionlab.models.modules.autoregressive import WindowSpec
 from motionlab.models.modules.flows import Flow
+from motionlab.models.modules.flows.distributions import smoothed_noise
 from motionlab.models.modules.flows.coupling_nets import TRANSFORMER_POS_EMBS
 from motionlab.models.modules.transformer import (
     MultimodalTransformer,
@@ -310,12 +311,32 @@ class TransformerFlowBase(FlowModelBase):
         lps = [flow.log_prob(y, c) for flow, y, c in zip(self.flows, targets, cond)]
         return self.nll_terms(lps, targets)
 
-    def sample_windows(self, inputs: list[torch.Tensor], temperature: float = 1.0) -> list[torch.Tensor]:
-        """One sample of every output window given the input windows (B, L_i, D_i)."""
+    def sample_windows(self, inputs: list[torch.Tensor], temperature: float = 1.0, noise: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """One sample of every output window given the input windows (B, L_i, D_i); ``noise``: per output, its base draws (scaled)."""
         B = inputs[0].shape[0]
         cond = self.condition(inputs)
-        xs = [flow.sample(c, L, temperature, B) for flow, c, L in zip(self.flows, cond, self.spec.output_lengths)]
+        noise = noise or [None] * len(self.flows)
+        xs = [flow.sample(c, L, temperature, B, z=z) for flow, c, L, z in zip(self.flows, cond, self.spec.output_lengths, noise)]
         return self.residual.outputs(inputs, xs)
 
-    def generation_step(self, window_inputs, state, *, temperature=1.0, **cond):
-        return self.sample_windows(window_inputs, temperature), state
+    @classmethod
+    def modify_generation_options(cls, parser):
+        super().modify_generation_options(parser)
+        parser.add_argument(
+            "--noise_smoothing", type=bounded(float, 0.0, 1.0, what="a number"), default=0.0,
+            help="correlation of the flow's base draws from one step to the next (0: independent, as trained; e.g. 0.9: every frame is still a draw of the model's distribution, but consecutive frames no longer jitter independently)",
+        )
+        return parser
+
+    def generation_step(self, window_inputs, state, *, temperature=1.0, noise_smoothing: float = 0.0, **cond):
+        """One step; with ``noise_smoothing`` the state carries each flow's last base draw (see ``smoothed_noise``)."""
+        if not noise_smoothing or temperature == 0:
+            return self.sample_windows(window_inputs, temperature), state
+        B, p = window_inputs[0].shape[0], next(self.parameters())
+        previous = state if state is not None else [None] * len(self.flows)
+        draws = [
+            smoothed_noise(flow.base, (B, L, d), temperature, noise_smoothing, prev, device=p.device, dtype=p.dtype)
+            for flow, L, d, prev in zip(self.flows, self.spec.output_lengths, self.output_dims, previous)
+        ]
+        outputs = self.sample_windows(window_inputs, temperature, noise=[z * temperature for z in draws])
+        return outputs, [z[:, -1] for z in draws]

@@ -69,3 +69,25 @@ def make_base_distribution(name: str = "normal", param: float | None = None) -> 
     if name == "studentt":
         return StudentT(10.0 if param is None else param)
     raise MotionlabError(f"option 'dist' must be one of {list(BASE_DISTRIBUTIONS)}, got {name!r}")
+
+
+def smoothed_noise(base: nn.Module, shape, temperature: float, rho: float, previous: torch.Tensor | None = None, device=None, dtype=None) -> torch.Tensor:
+    """Base samples (B, T, D) correlated over time: z_t = rho z_(t-1) + sqrt(1 - rho^2) e_t, e_t from ``base``.
+
+    Each z_t keeps the base's marginal (exactly for the normal; second moments for the Student-t),
+    so every frame is still a draw from the model's conditional distribution, but consecutive draws
+    differ little: frame-by-frame sampling no longer adds independent per-frame jitter. ``previous``
+    (B, D) (or (B, 1, D)) is the last unscaled draw of the previous step (None: start afresh).
+    Returns the unscaled draws; multiply by ``temperature`` to use them.
+    """
+    e = base.sample(shape, 1.0, device=device, dtype=dtype)
+    if rho == 0.0:
+        return e
+    keep, fresh = float(rho), math.sqrt(max(0.0, 1.0 - float(rho) ** 2))
+    z = torch.empty_like(e)
+    prev = None if previous is None else previous.reshape(e.shape[0], e.shape[2])
+    for t in range(e.shape[1]):
+        prev = e[:, t] if prev is None else keep * prev + fresh * e[:, t]
+        z[:, t] = prev
+    return z
+

@@ -110,15 +110,19 @@ class Flow(Transform):
         z, logdet = self.forward(x, cond, state)
         return self.base.log_prob(z) + logdet
 
-    def sample(self, cond=None, num_frames: int = 1, temperature: float = 1.0, batch_size: int | None = None, state: TransformState | None = None) -> torch.Tensor:
+    def sample(self, cond=None, num_frames: int = 1, temperature: float = 1.0, batch_size: int | None = None, state: TransformState | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
         """Draw x (B, num_frames, D); B from cond (or ``batch_size`` when unconditional). temperature 0 gives the flow image of the mode.
 
-        The base sample is drawn on the flow's device and dtype.
+        The base sample is drawn on the flow's device and dtype, unless ``z`` (B, num_frames, D),
+        already scaled by the temperature, is given (e.g. :func:`smoothed_noise`).
         """
         if batch_size is None:
             if cond is None:
                 raise MotionlabError("Flow.sample needs cond or batch_size")
             batch_size = cond.shape[0]
-        p = next(self.parameters())
-        z = self.base.sample((batch_size, num_frames, self.D), temperature, device=p.device, dtype=p.dtype)
+        if z is None:
+            p = next(self.parameters())
+            z = self.base.sample((batch_size, num_frames, self.D), temperature, device=p.device, dtype=p.dtype)
+        elif tuple(z.shape) != (batch_size, num_frames, self.D):
+            raise MotionlabError(f"Flow.sample: z has shape {tuple(z.shape)}, expected {(batch_size, num_frames, self.D)}")
         return self.inverse(z, cond, state)[0]
