@@ -448,3 +448,22 @@ def test_forward_per_batch_then_compute_equals_one_shot(name):
     one_shot = factory()
     one_shot.update(*data)
     _assert_close(_value(stepped), _value(one_shot))
+
+
+def test_bone_length_error_known_stretch_and_uneven_batches():
+    """A 2-bone chain whose second bone is 50 % too long in half the frames: error = 0.5 * (1/2 bones) * (1/2 frames) = 0.125."""
+    T = 10
+    truth = np.zeros((T, 3, 3))
+    truth[:, 1, 0], truth[:, 2, 0] = 1.0, 3.0  # bones of length 1 and 2 along x
+    pred = truth.copy()
+    pred[: T // 2, 2, 0] = 4.0  # second bone 3 long instead of 2 in the first half
+    m = M.BoneLengthError([[0, 1], [1, 2]])
+    m.update(pred, truth)
+    assert float(m.compute()) == pytest.approx(0.125)
+    m2 = M.BoneLengthError([[0, 1], [1, 2]])
+    m2.update(truth, truth)
+    assert float(m2.compute()) == 0.0  # the ground truth against itself
+    with pytest.raises(MotionlabError, match="edges name joint 5 but the positions have 3 joints"):
+        M.BoneLengthError([[0, 5]]).update(truth, truth)
+    with pytest.raises(MotionlabError, match="non-empty list of joint-index pairs"):
+        M.BoneLengthError([])

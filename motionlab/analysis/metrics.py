@@ -298,6 +298,45 @@ class MPJPE(_ElementwiseMean):
         return torch.linalg.vector_norm(pred - target, dim=-1)
 
 
+class BoneLengthError(_MotionMetric):
+    """Relative bone-length error ``mean_{t,b} |l_tb - l̄_b| / l̄_b`` (unitless), l̄_b the ground truth's mean length of bone b.
+
+    For skeletons given as free joint positions (keypoints), where nothing holds a bone's length:
+    a model can move at the right speed and still stretch its limbs. Forward-kinematics skeletons
+    (BVH) have fixed bones and score 0. Both arguments of ``update`` are positions (T, J, D) of one
+    sequence (the reference is each sequence's own ground truth); ``edges`` are joint-index pairs.
+    """
+
+    higher_is_better = False
+
+    def __init__(self, edges, **kwargs):
+        super().__init__(**kwargs)
+        e = np.asarray(edges, dtype=np.int64)
+        if e.ndim != 2 or e.shape[1] != 2 or len(e) == 0:
+            raise MotionlabError(f"BoneLengthError: edges must be a non-empty list of joint-index pairs, got {edges!r}")
+        self.edges = torch.from_numpy(e)
+        self.add_state("total", torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
+
+    def _lengths(self, x: torch.Tensor) -> torch.Tensor:
+        if int(self.edges.max()) >= x.shape[-2]:
+            raise self._fail(f"edges name joint {int(self.edges.max())} but the positions have {x.shape[-2]} joints")
+        a, b = self.edges[:, 0].to(x.device), self.edges[:, 1].to(x.device)
+        return torch.linalg.vector_norm(x[..., a, :] - x[..., b, :], dim=-1)
+
+    def update(self, pred, target) -> None:
+        p, t = self._pair(pred, target, same_shape=False)
+        p, t = self._positions(p, "pred"), self._positions(t, "target")
+        ref = self._lengths(t).mean(dim=(0, 1)).clamp_min(1e-12)
+        err = (self._lengths(p) - ref).abs() / ref
+        self.total += err.sum()
+        self.count += err.numel()
+
+    def compute(self) -> torch.Tensor:
+        self._require(self.count, what="bone lengths")
+        return self.total / self.count
+
+
 class PCK(_MotionMetric):
     """Percentage of correct keypoints with a per-frame bounding-box threshold, in [0, 1].
 

@@ -33,6 +33,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "acceleration_ratio": ("closer to 1", "mean joint acceleration / ground truth's"),
     "jerk_ratio": ("closer to 1", "mean joint jerk / ground truth's"),
     "cluster_f1": ("higher", "F1 of k-means pose-cluster labels"),
+    "bone_length_error": ("lower", "bone-length error, relative to the ground truth's mean lengths (keypoints)"),
     "bas_music_beats": ("higher", "beat alignment, averaged over music beats (Bailando)"),
     "bas_motion_beats": ("higher", "beat alignment, averaged over motion beats (AIST++/FACT)"),
     "beat_consistency": ("higher", "beat consistency: audio onsets vs motion beats (EMAGE)"),

@@ -71,6 +71,8 @@ class Scorer:
             d = self.drawing(self.mean_features[None], None)
             self.up_axis = d["up_axis"]
             self.mean_pose = d["positions"][0]
+            # free joint positions (keypoints) can stretch their bones; FK skeletons cannot
+            self.bone_edges = d.get("edges") if meta["kind"] == "keypoints" else None
             self.joint_names = d.get("joint_names")
             self.centroids = self._clusters(max_cluster_frames)
             if d["positions"].shape[-1] == 3 and self.joint_names:
@@ -150,6 +152,8 @@ class Scorer:
                 "speed_hellinger": M.SpeedHellinger(fps), "spatial_norm": M.SpatialNorm(self.pose(self.mean_pose)),
                 "diversity": M.Diversity(self.window), "cluster_f1": M.ClusterF1(self.centroids), "jerk": M.JerkStats(fps),
             }
+            if self.bone_edges:
+                pos["bone_length_error"] = M.BoneLengthError(self.bone_edges)
         beat_music, beat_motion, bc = alignment.BeatAlignment("music"), alignment.BeatAlignment("motion"), alignment.BeatConsistency()
         pfc = physical.FootContact(fps, self.feet, self.up_axis) if self.feet is not None else None
         fgd = M.FrechetDistance() if self.fgd_net is not None else None
@@ -179,6 +183,8 @@ class Scorer:
             pos["spatial_norm"].update(posg, post)
             pos["diversity"].update(posg)
             pos["cluster_f1"].update(cluster_features(posg), cluster_features(post))
+            if "bone_length_error" in pos:
+                pos["bone_length_error"].update(pg, pt)
             if sample_div is not None and arrays[q].ndim == 3:
                 sample_div.update(np.stack([self.pose(self.positions(s, q)) for s in arrays[q]]))
             if pfc is not None:
