@@ -6,9 +6,14 @@ the beat phase and jumps with the onset envelope, so the next frame is predictab
 motion and the music. Features are standardised with scalers fit on the train split.
 
 With ``speakers=S > 0`` every sequence belongs to one of S synthetic speakers, each with its own
-gesture signature (its own dancer, swing frequency per beat and joint-usage weights) driven by the
+gesture signature (its own dancer, swing cycles per beat and joint-usage weights) driven by the
 same kind of audio; ``speakers.json`` labels the sequences and every split holds every speaker,
-so style models and the style classifier have something learnable to separate.
+so style models and the style classifier have something learnable to separate. Unlike the single
+dancer (whose swing follows the beat's parity counted from the start of the take, which no audio
+window can know), a speaker's motion is a function of what any short audio window shows: the
+position within the current beat (beats fall on whole frames, a whole number of frames apart), the
+onset envelope and the take's loudness (the level of its bands), so a feed-forward audio -> motion
+model conditioned on the speaker can learn it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from motionlab.utils.errors import MotionlabError
 
 AUDIO, MOTION = "demo_audio", "demo_motion"
 FPS = 20
-SPEAKER_FREQS = (1.0, 2.0, 0.5, 3.0)
+#: Swing cycles per beat of speakers 0, 1, 2, 3, ... (cycling): whole cycles, so the swing is a function of the beat phase.
+SPEAKER_CYCLES = (1, 2, 1, 2)
 
 
 def _dancer(rng: np.random.Generator, n_joints: int = 4) -> dict:
@@ -35,15 +41,15 @@ def _dancer(rng: np.random.Generator, n_joints: int = 4) -> dict:
 
 
 def _speaker(rng: np.random.Generator, index: int, n_joints: int = 4) -> dict:
-    """A speaker's signature: its own dancer, a swing frequency (half-cycles per beat) and joint usage.
+    """A speaker's signature: its own dancer, swing cycles per beat and joint usage.
 
-    Frequencies and the dominant joint cycle with the index, so any two of the first four speakers
-    differ in both; later speakers differ by their drawn dancer and weights.
+    Cycles and the dominant joint cycle with the index, so any two of the first four speakers differ
+    in the dominant joint (and 0/2 vs 1/3 in tempo); later speakers differ by their drawn dancer and weights.
     """
     weights = np.full(n_joints, 0.35)
     weights[index % n_joints] = 1.6
     weights = weights * rng.uniform(0.8, 1.2, n_joints)
-    return {**_dancer(rng, n_joints), "freq": SPEAKER_FREQS[index % len(SPEAKER_FREQS)], "weights": weights}
+    return {**_dancer(rng, n_joints), "cycles": SPEAKER_CYCLES[index % len(SPEAKER_CYCLES)], "weights": weights}
 
 
 def _sequence(rng: np.random.Generator, dancer: dict, seconds: float, fps: int = FPS, n_bands: int = 14):
@@ -65,10 +71,36 @@ def _sequence(rng: np.random.Generator, dancer: dict, seconds: float, fps: int =
 
     phase = (t - beat_times[0]) / period
     amp, shift, kick = dancer["amp"], dancer["shift"], dancer["kick"]
-    if "freq" in dancer:  # a speaker: its swing frequency and joint usage (the single dancer keeps the original formula)
-        amp, kick, phase = amp * dancer["weights"][:, None], kick * dancer["weights"][:, None], phase * dancer["freq"]
     motion = amp[None] * np.sin(np.pi * phase[:, None, None] + shift[None]) + kick[None] * envelope[:, None, None]
     motion = motion.reshape(n, -1) + 0.01 * rng.standard_normal((n, amp.size))
+    return audio.astype(np.float32), motion.astype(np.float32)
+
+
+def _speaker_sequence(rng: np.random.Generator, speaker: dict, spectrum: np.ndarray, seconds: float, fps: int = FPS):
+    """One take of a speaker: audio as the single dancer's, motion a function of what its audio shows.
+
+    Beats are ``period`` whole frames apart (90-150 bpm), so the phase within the current beat is
+    visible from the beat/onset channels of any window holding two beats; the take's loudness
+    (``level``) scales its bands (one ``spectrum`` shared by every take and speaker, so the audio
+    tells neither the speaker nor which take it is) and the swing alike. Motion = level · weights · amp ·
+    sin(2π · cycles · phase + shift) + weights · kick · envelope, plus a little noise.
+    """
+    n = int(round(seconds * fps))
+    frames = np.arange(n)
+    period = int(round(fps * 60.0 / rng.uniform(90, 150)))
+    first = int(rng.integers(0, period))
+    since = (frames - first) % period  # frames since the last beat (before the first one: since the beat it would have had)
+    beats = (since == 0).astype(np.float64)
+    envelope = np.where(frames >= first, np.exp(-since / (0.25 * period)), 0.0)
+    level = rng.uniform(0.5, 1.5)
+    bands = level * spectrum[None] * envelope[:, None] + 0.05 * rng.standard_normal((n, len(spectrum)))
+    audio = np.concatenate([beats[:, None], envelope[:, None], bands], 1)
+
+    phase = since / period
+    w = speaker["weights"][:, None]
+    swing = level * w * speaker["amp"]
+    motion = swing[None] * np.sin(2 * np.pi * speaker["cycles"] * phase[:, None, None] + speaker["shift"][None]) + (w * speaker["kick"])[None] * envelope[:, None, None]
+    motion = motion.reshape(n, -1) + 0.01 * rng.standard_normal((n, swing.size))
     return audio.astype(np.float32), motion.astype(np.float32)
 
 
@@ -109,7 +141,8 @@ def make_demo_data(out_dir, n_sequences: int = 24, seconds: float = 16.0, seed: 
     ids = [f"demo_{i:02d}" for i in range(n_sequences)]
     if speakers:
         signatures = [_speaker(rng, k) for k in range(speakers)]
-        seqs = {q: _sequence(rng, signatures[i % speakers], seconds) for i, q in enumerate(ids)}
+        spectrum = rng.uniform(0.2, 1.0, 14)
+        seqs = {q: _speaker_sequence(rng, signatures[i % speakers], spectrum, seconds) for i, q in enumerate(ids)}
         splits, labels = _speaker_splits(ids, speakers)
     else:
         dancer = _dancer(rng)

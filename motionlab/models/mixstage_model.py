@@ -20,12 +20,14 @@ the style encoder frozen for the last term.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from motionlab.models.modules.gesture import ClusterClassifier, MixtureOfGenerators, PoseEncoder, PoseStyleEncoder
+from motionlab.models.modules.gesture import ClusterClassifier, MixtureOfGenerators, PoseEncoder, PoseStyleEncoder, frozen_batch_stats
 from motionlab.models.speech2gesture_model import Speech2GestureModel
 from motionlab.options import add_list_option, bounded
 from motionlab.utils.errors import MotionlabError
@@ -159,12 +161,15 @@ class MixStageModel(Speech2GestureModel):
             style, pose = pse_y.argmax(dim=1), (y if self.use_curriculum() else None)
         else:
             style, pose = s, None
-        fake, logits, _ = self._forward(batch["inputs"], style, pose=pose)
+        # curriculum content (the ground-truth pose) never reaches eval mode: keep it out of the running statistics
+        with frozen_batch_stats(self.unet, self.cluster_classifier, self.mixture) if pose is not None else contextlib.nullcontext():
+            fake, logits, _ = self._forward(batch["inputs"], style, pose=pose)
         l1 = F.l1_loss(fake, y)
         adv_w, adv = self.adversarial_term(fake)
         id_in = F.cross_entropy(pse_y, s)
         frozen = {n: p.detach() for n, p in self.pose_style_encoder.named_parameters()}
-        id_out = F.cross_entropy(torch.func.functional_call(self.pose_style_encoder, frozen, (fake,)), s)
+        with frozen_batch_stats(self.pose_style_encoder):  # its running statistics describe real motion (style_codes)
+            id_out = F.cross_entropy(torch.func.functional_call(self.pose_style_encoder, frozen, (fake,)), s)
         loss = o.lambda_l1 * l1 + adv_w + o.id_in_weight * id_in + o.id_out_weight * id_out
         terms = {"l1": l1.detach(), "adv": adv.detach(), "id_in": id_in.detach(), "id_out": id_out.detach()}
         if logits is not None:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from motionlab.models.modules.adversarial import AdversarialModel
 from motionlab.models.modules.conv import NORMS
-from motionlab.models.modules.gesture import AudioEncoder2D, PoseDecoder, UNet1D
+from motionlab.models.modules.gesture import AudioEncoder2D, PoseDecoder, UNet1D, audio_time_halvings
 from motionlab.options import bounded
 from motionlab.utils.errors import MotionlabError
 
@@ -46,7 +46,8 @@ class Speech2GestureModel(AdversarialModel):
         super().__init__(opt, spec)
         o = self.opt
         self.out_length, self.out_dim = self._check_windows()
-        self.audio_encoder = AudioEncoder2D(sum(self.input_dims), o.audio_channels, o.hidden_channels, norm=o.conv_norm)
+        halvings = audio_time_halvings(int(self.spec.input_lengths[0]), self.out_length)
+        self.audio_encoder = AudioEncoder2D(sum(self.input_dims), o.audio_channels, o.hidden_channels, time_halvings=halvings, norm=o.conv_norm)
         self.unet = UNet1D(o.hidden_channels, o.unet_depth, norm=o.conv_norm)
         self.build_decoder()
         self.discriminator = self.build_discriminator(self.out_dim, self.out_length)

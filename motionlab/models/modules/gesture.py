@@ -19,6 +19,8 @@ Blocks are conv -> norm -> LeakyReLU(0.2) as in the original ("CNR").
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +35,25 @@ DISC_INPUTS = ("velocity", "pose")
 def velocity(y: torch.Tensor) -> torch.Tensor:
     """(B, L, D) poses -> (B, L, D) frame differences with frame 0 = 0 (the discriminator's input)."""
     return torch.cat([torch.zeros_like(y[:, :1]), y[:, 1:] - y[:, :-1]], dim=1)
+
+
+@contextlib.contextmanager
+def frozen_batch_stats(*modules: nn.Module):
+    """BatchNorm layers of ``modules`` normalise with the batch but leave their running statistics alone.
+
+    For forward passes whose inputs eval mode never sees (Mix-StAGE's curriculum content from the
+    ground-truth pose, the style encoder scoring generated windows): their statistics would mix into
+    the running ones, and a short run then generates with statistics of inputs it no longer gets.
+    """
+    norms = [m for mod in modules if mod is not None for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, v in zip(norms, saved):
+            m.momentum = v
 
 
 def pad_time(x: torch.Tensor, length: int, dim: int = -1) -> torch.Tensor:
@@ -56,11 +77,22 @@ def _norm2d(kind: str, channels: int) -> nn.Module:
 
 
 class ConvNormReLU2d(nn.Sequential):
-    """2-D conv (k3 s1, or k4 s2 p1 when ``down``) -> norm -> LeakyReLU."""
+    """2-D conv -> norm -> LeakyReLU over (time, frequency): k3 s1, or k4 s2 p1 along each axis ``down`` names."""
 
-    def __init__(self, cin: int, cout: int, *, down: bool = False, norm: str = "batch", negative_slope: float = LEAKY):
-        c = nn.Conv2d(cin, cout, kernel_size=4, stride=2, padding=1) if down else nn.Conv2d(cin, cout, kernel_size=3, padding=1)
-        super().__init__(c, _norm2d(norm, cout), nn.LeakyReLU(negative_slope))
+    def __init__(self, cin: int, cout: int, *, down: bool | tuple[bool, bool] = False, norm: str = "batch", negative_slope: float = LEAKY):
+        d_time, d_freq = (down, down) if isinstance(down, bool) else down
+        kernel, stride = (4 if d_time else 3, 4 if d_freq else 3), (2 if d_time else 1, 2 if d_freq else 1)
+        super().__init__(nn.Conv2d(cin, cout, kernel_size=kernel, stride=stride, padding=1), _norm2d(norm, cout), nn.LeakyReLU(negative_slope))
+
+
+def audio_time_halvings(audio_length: int, motion_length: int, most: int = 3) -> int:
+    """How many of the audio encoder's halvings may also shorten time: as long as the audio window keeps
+    at least one frame per motion frame (a mel at 4x the motion rate: 2; audio at the motion rate: 0),
+    so the encoder never blurs timing finer than the motion's frame (a beat's phase) before resampling."""
+    k = 0
+    while k < most and audio_length // 2 ** (k + 1) >= motion_length:
+        k += 1
+    return k
 
 
 class AudioEncoder2D(nn.Module):
@@ -69,21 +101,29 @@ class AudioEncoder2D(nn.Module):
     The original's stack on a 64 x 64 mel image: 1 -> w -> w↓ -> 2w -> 2w↓ -> 4w -> 4w↓ -> 4w (w = 64),
     then a conv whose kernel spans all remaining frequency bins (the original's (3, 8) kernel on the
     8 bins left of 64 mels), so which band is active is kept, not averaged away; the time axis is then
-    linearly resampled to ``L_motion`` frames. Both axes are padded (last entry repeated) to at least 8
-    so the three halvings never reach zero; ``n_features`` fixes the frequency width.
+    linearly resampled to ``L_motion`` frames. The frequency axis is halved three times; time only
+    ``time_halvings`` times (default 3, as the original; models pass :func:`audio_time_halvings`,
+    so audio at about the motion rate keeps its per-frame timing). Both axes are padded (last entry
+    repeated) so the halvings never reach zero; ``n_features`` fixes the frequency width.
     """
 
     #: (channel multiplier of ``width``, downsample) per block; a last conv outputs ``out_channels``.
     PLAN = ((1, False), (1, True), (2, False), (2, True), (4, False), (4, True), (4, False))
 
-    def __init__(self, n_features: int, width: int = 64, out_channels: int = 256, *, norm: str = "batch", negative_slope: float = LEAKY):
+    def __init__(self, n_features: int, width: int = 64, out_channels: int = 256, *, time_halvings: int = 3, norm: str = "batch", negative_slope: float = LEAKY):
         super().__init__()
-        blocks, cin = [], 1
+        halvings = sum(d for _, d in self.PLAN)
+        if not 0 <= int(time_halvings) <= halvings:
+            raise MotionlabError(f"audio encoder: time_halvings must be in 0..{halvings}, got {time_halvings}")
+        self.time_halvings = int(time_halvings)
+        blocks, cin, done = [], 1, 0
         for mult, down in self.PLAN:
-            blocks.append(ConvNormReLU2d(cin, mult * width, down=down, norm=norm, negative_slope=negative_slope))
+            blocks.append(ConvNormReLU2d(cin, mult * width, down=(down and done < self.time_halvings, down), norm=norm, negative_slope=negative_slope))
+            done += int(down)
             cin = mult * width
         self.n_features = int(n_features)
-        self.min_size = 2 ** sum(d for _, d in self.PLAN)
+        self.min_size = 2**halvings
+        self.min_time = 2**self.time_halvings
         bins = max(self.n_features, self.min_size)
         for _, down in self.PLAN:
             bins = bins // 2 if down else bins
@@ -93,8 +133,10 @@ class AudioEncoder2D(nn.Module):
     def forward(self, audio: torch.Tensor, length: int) -> torch.Tensor:
         if audio.dim() != 3 or audio.shape[2] != self.n_features:
             raise MotionlabError(f"audio encoder: expected windows (B, L_audio, {self.n_features}) (features as in training), got shape {tuple(audio.shape)}")
-        x = pad_time(pad_time(audio, self.min_size, 1), self.min_size, 2).unsqueeze(1)  # (B, 1, time, freq)
+        x = pad_time(pad_time(audio, self.min_time, 1), self.min_size, 2).unsqueeze(1)  # (B, 1, time, freq)
         x = self.net(x).squeeze(3)  # (B, C, time')
+        if x.shape[2] == int(length):
+            return x
         return F.interpolate(x, size=int(length), mode="linear", align_corners=False)
 
 
