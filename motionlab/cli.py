@@ -28,8 +28,8 @@ def _info(argv) -> int:
 def _make_demo_data(argv) -> int:
     p = argparse.ArgumentParser(prog="motionlab make-demo-data", description="Write the synthetic demo dataset.")
     p.add_argument("dir", help="output folder (e.g. data/demo)")
-    p.add_argument("--sequences", type=int, default=24)
-    p.add_argument("--seconds", type=float, default=16.0)
+    p.add_argument("--sequences", type=int, default=None, help="number of takes (default: 24; 40 with --speakers)")
+    p.add_argument("--seconds", type=float, default=None, help="length of each take (default: 16; 8 with --speakers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speakers", type=int, default=0, help="0: one dancer; S > 0: S speakers with their own gesture signature, labelled in speakers.json")
     args = p.parse_args(argv)

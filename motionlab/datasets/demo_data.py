@@ -121,13 +121,23 @@ def _speaker_splits(ids: list[str], speakers: int) -> tuple[dict[str, list[str]]
     return splits, labels
 
 
-def make_demo_data(out_dir, n_sequences: int = 24, seconds: float = 16.0, seed: int = 0, speakers: int = 0) -> Path:
+#: Default (sequences, seconds): the single dancer's; with speakers, more and shorter takes (10 per
+#: speaker of 4), so a style model sees many tempos and loudness levels per speaker in the same frames.
+DEFAULT_SIZE = (24, 16.0)
+DEFAULT_SPEAKERS_SIZE = (40, 8.0)
+
+
+def make_demo_data(out_dir, n_sequences: int | None = None, seconds: float | None = None, seed: int = 0, speakers: int = 0) -> Path:
     """Write the demo data folder (features, scalers, metadata, train/val/test splits).
 
-    ``speakers=0`` writes the single-dancer data (unchanged, tests depend on its bytes);
-    ``speakers=S`` gives sequence i to speaker ``speaker_{i % S}`` with that speaker's signature and
-    writes ``speakers.json``; every split then holds every speaker (at least 3 sequences each).
+    ``speakers=0`` writes the single-dancer data (unchanged, tests depend on its bytes; 24 takes of
+    16 s by default); ``speakers=S`` gives sequence i to speaker ``speaker_{i % S}`` with that
+    speaker's signature and writes ``speakers.json`` (40 takes of 8 s by default); every split then
+    holds every speaker (at least 3 sequences each).
     """
+    default_n, default_s = DEFAULT_SPEAKERS_SIZE if speakers else DEFAULT_SIZE
+    n_sequences = default_n if n_sequences is None else int(n_sequences)
+    seconds = default_s if seconds is None else float(seconds)
     if speakers < 0:
         raise MotionlabError(f"make-demo-data --speakers: expected 0 (one dancer) or a positive number of speakers, found {speakers}")
     if speakers and n_sequences < 3 * speakers:
