@@ -89,27 +89,3 @@ class RankDumpMixStageModel(MixStageModel):
         exp = Path(self.opt.experiments_dir) / self.opt.experiment_name
         rank = int(os.environ.get("LOCAL_RANK", self.global_rank))
         np.savez(exp / f"rank{rank}_params.npz", **{k: v.detach().cpu().numpy() for k, v in self.named_parameters()})
-
-
-def audio_driven_demo(out_dir, n_sequences: int = 8, seconds: float = 8.0) -> Path:
-    """The demo data with its motion replaced by a smoothed nonlinear function of the audio frames.
-
-    The demo's own motion swings with the beat's parity counted from the start of the take, which no
-    audio-only window can know (audio explains < 2% of its L1); here the audio determines the motion,
-    so a feed-forward audio -> motion model has something to learn.
-    """
-    from motionlab.datafolder import DataFolder
-    from motionlab.datasets.demo_data import AUDIO, FPS, MOTION, make_demo_data
-
-    out = make_demo_data(out_dir, n_sequences=n_sequences, seconds=seconds)
-    folder = DataFolder(out)
-    rng = np.random.default_rng(1)
-    w = rng.standard_normal((A_DIM, M_DIM)) / np.sqrt(A_DIM)
-    kernel = np.ones(5) / 5
-    motion = {}
-    for seq in folder.split("train") + folder.split("val") + folder.split("test"):
-        a = np.load(out / f"{seq}.{AUDIO}.npy")
-        m = np.tanh(a @ w)
-        motion[seq] = np.stack([np.convolve(m[:, j], kernel, mode="same") for j in range(M_DIM)], 1).astype(np.float32)
-    folder.write_feature(MOTION, motion, fps=FPS, columns=[f"j{j}_{c}" for j in range(4) for c in "xyz"], settings={"generator": "tests.gesture_fixtures.audio_driven_demo"}, kind="keypoints", scale=True)
-    return out

@@ -1,6 +1,7 @@
 """Speech2Gesture, StAGE and Mix-StAGE: style and mixture behaviour, generation through the stitch, bad input,
 training on the demo data (one process and 2-process CPU DDP)."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -133,25 +134,52 @@ def test_checkpoint_of_another_speaker_set_is_refused():
     assert s2g_b.gan_iteration == 7  # no style: the speaker set does not matter
 
 
-def test_speech2gesture_loss_falls_on_audio_driven_demo_data(tmp_path):
-    data = gf.audio_driven_demo(tmp_path / "data")
-    opt = parse_options(["--hparams_file", "demo/speech2gesture", "--data_dir", str(data), "--experiments_dir", str(tmp_path), "--no-progress_bar", "--max_epochs", "3", "--window_hop", "1", "--dg_iter_ratio", "0.5", "--learning_rate", "0.003", "--monitor", "train_l1"])
-    windows = MultimodalDataset(opt, "train")  # the loss being minimised (the one val take sits off the train mean)
-    xs = torch.from_numpy(np.stack([windows[i]["inputs"][0] for i in range(0, len(windows), 3)]))
-    ys = torch.from_numpy(np.stack([windows[i]["outputs"][0] for i in range(0, len(windows), 3)]))
+def test_speech2gesture_learns_one_speakers_demo_motion_from_the_audio(tmp_path):
+    """One speaker of the multi-speaker demo: its motion is a function of what the audio window shows
+    (beat phase, onset, loudness), so on the held-out test take the L1 falls far below the untrained
+    model's and the mean pose's (about 0.3x both; asserted 0.6x, with two threads fixed)."""
+    data = make_demo_data(tmp_path / "data", n_sequences=8, seconds=8.0, speakers=1)
+    opt = parse_options(["--hparams_file", "demo/speech2gesture", "--data_dir", str(data), "--experiments_dir", str(tmp_path), "--no-progress_bar", "--max_epochs", "6", "--window_hop", "2"])
+    windows = MultimodalDataset(opt, "test")
+    xs = torch.from_numpy(np.stack([windows[i]["inputs"][0] for i in range(len(windows))]))
+    ys = torch.from_numpy(np.stack([windows[i]["outputs"][0] for i in range(len(windows))]))
     from motionlab.models import find_model_using_name
     import pytorch_lightning as pl
 
-    pl.seed_everything(opt.seed)
-    untrained = find_model_using_name("speech2gesture").from_dataset(opt, MultimodalDataset(opt, "train")).eval()
-    with torch.no_grad():
-        before = (untrained.generate_window([xs])[0] - ys).abs().mean().item()
-    result = train(opt)
-    model, _, _ = Experiment(result["experiment_dir"]).load_model()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pl.seed_everything(opt.seed)
+        untrained = find_model_using_name("speech2gesture").from_dataset(opt, MultimodalDataset(opt, "train")).eval()
+        with torch.no_grad():
+            before = (untrained.generate_window([xs])[0] - ys).abs().mean().item()
+        result = train(opt)
+    finally:
+        torch.set_num_threads(threads)
+    model, _, _ = Experiment(result["experiment_dir"]).load_model("last")
     with torch.no_grad():
         after = (model.generate_window([xs])[0] - ys).abs().mean().item()
     mean_pose = (ys - ys.mean((0, 1))).abs().mean().item()
-    assert after < 0.92 * before and after < 0.92 * mean_pose, (before, after, mean_pose)
+    assert after < 0.6 * before and after < 0.6 * mean_pose, (before, after, mean_pose)
+
+
+def test_curriculum_and_generated_windows_leave_the_running_statistics_alone():
+    """A curriculum step's content (ground-truth pose) and the style encoder's look at generated windows
+    never reach eval mode, so they must not move BatchNorm's running statistics; audio steps do."""
+    m = gf.tiny_model("stage", "--curriculum_steps", "10").train()
+    b = gf.batch()
+    stats = lambda net: [t.clone() for n, t in net.named_buffers() if "running" in n]  # noqa: E731
+    unet, pse = stats(m.unet), stats(m.pose_style_encoder)
+    expected_pse = copy.deepcopy(m.pose_style_encoder)
+    expected_pse(b["outputs"][0])  # the real window's pass is the only one that may count
+    m.g_steps = 0  # curriculum probability 1
+    assert m.use_curriculum()
+    m.generator_loss(b)
+    assert all(torch.equal(a, c) for a, c in zip(unet, stats(m.unet)))
+    assert all(torch.equal(a, c) for a, c in zip(stats(expected_pse), stats(m.pose_style_encoder))) and not torch.equal(pse[0], stats(m.pose_style_encoder)[0])
+    m.g_steps = 10  # curriculum over: audio content, the statistics follow it
+    m.generator_loss(b)
+    assert not torch.equal(unet[0], stats(m.unet)[0])
 
 
 def test_mixstage_trains_on_multispeaker_demo_and_generates_every_style(tmp_path, speakers_demo, capsys):

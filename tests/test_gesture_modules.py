@@ -13,6 +13,8 @@ from motionlab.models.modules.gesture import (
     PoseStyleEncoder,
     UNet1D,
     VelocityDiscriminator,
+    audio_time_halvings,
+    frozen_batch_stats,
     velocity,
 )
 from motionlab.utils.errors import MotionlabError
@@ -34,6 +36,47 @@ def test_audio_encoder_at_paper_size_and_bad_rank():
         enc(torch.randn(64, 64), 64)
     with pytest.raises(MotionlabError, match=r"got shape \(2, 64, 80\)"):
         enc(torch.randn(2, 64, 80), 64)
+
+
+def test_audio_time_halvings_keep_a_frame_per_motion_frame():
+    assert audio_time_halvings(32, 32) == 0  # the demo: audio at the motion rate
+    assert audio_time_halvings(64, 32) == 1 and audio_time_halvings(127, 32) == 1 and audio_time_halvings(128, 32) == 2
+    assert audio_time_halvings(1000, 32) == 3  # never more than the encoder's three
+    assert audio_time_halvings(20, 32) == 0
+
+
+def test_audio_encoder_without_time_halvings_keeps_per_frame_timing():
+    """Audio at the motion rate: no halving of time, so a one-frame event moves the features only
+    near that frame (the receptive field), and no resampling blurs it."""
+    torch.manual_seed(0)
+    enc = AudioEncoder2D(16, width=4, out_channels=8, time_halvings=0).eval()
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride for c in convs] == [(1, 1), (1, 2), (1, 1), (1, 2), (1, 1), (1, 2), (1, 1), (1, 1)]
+    assert convs[-1].kernel_size == (3, 2)  # 16 bins halved three times
+    x = torch.randn(1, 32, 16)
+    y = x.clone()
+    y[0, 20] += 3.0
+    with torch.no_grad():
+        moved = (enc(y, 32) - enc(x, 32)).abs().amax(1)[0]
+    reach = 1 + 3 + 3 + 1  # k3 convs reach 1 frame, k4 halvings of frequency only (k3 in time) 1 each
+    assert moved[20] > 0 and torch.all(moved[: 20 - reach] == 0) and torch.all(moved[20 + reach + 1 :] == 0)
+    coarse = AudioEncoder2D(16, width=4, out_channels=8).eval()  # the original's three halvings of time
+    with torch.no_grad():
+        assert (coarse(y, 32) - coarse(x, 32)).abs().amax(1)[0][:4].max() > 0  # one event reaches far through the resampling
+    with pytest.raises(MotionlabError, match=r"time_halvings must be in 0..3, got 4"):
+        AudioEncoder2D(16, time_halvings=4)
+
+
+def test_frozen_batch_stats_normalise_with_the_batch_but_keep_the_running_statistics():
+    net = torch.nn.Sequential(ConvNormReLU(3, 4), ConvNormReLU(4, 4)).train()
+    before = [b.clone() for n, b in net.named_buffers() if "running" in n]
+    x = 5 + 3 * torch.randn(8, 3, 10)
+    with frozen_batch_stats(net, None):
+        inside = net(x)
+    assert all(torch.equal(a, b) for a, b in zip(before, [b for n, b in net.named_buffers() if "running" in n]))
+    assert [m.momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)] == [0.1, 0.1]  # restored
+    torch.testing.assert_close(inside, net(x))  # the same batch normalisation as outside
+    assert not torch.equal(before[0], net[0][1].running_mean)  # outside, the statistics move
 
 
 @pytest.mark.parametrize("T", [64, 37, 5, 1])
