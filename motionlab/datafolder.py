@@ -109,9 +109,11 @@ class DataFolder:
     def pipeline_path(self, feature: str) -> Path:
         return self.path / f"{feature}.pipeline.json"
 
-    def pose_clusters_path(self, feature: str, k: int) -> Path:
-        """k-means pose clusters of a feature (``motionlab.feature_extraction.pose_clusters``), one file per k."""
-        return self.path / f"{feature}.pose_clusters_k{int(k)}.npz"
+    def pose_clusters_path(self, feature: str, k: int, styles: Sequence[str] = ()) -> Path:
+        """k-means pose clusters of a feature (``motionlab.feature_extraction.pose_clusters``), one file per k
+        (and per set of styles when fitted on some styles' sequences only, as continual learning does)."""
+        tag = "".join(f"_{s}" for s in sorted(styles))
+        return self.path / f"{feature}.pose_clusters_k{int(k)}{tag}.npz"
 
     def _require_folder(self) -> None:
         if not self.path.is_dir():

@@ -54,6 +54,7 @@ def evaluate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--motion_beats", choices=["minima", "maxima"], default="minima", help="kinematic beats for BAS/BC: minima of joint speed (dance, as AIST++/Bailando/EMAGE) or maxima (co-speech gesture: strokes peak at speech onsets; on the real ZEGGS take only maxima rank the ground truth above shifted audio)")
     p.add_argument("--num_samples", type=bounded(int, 1, what="an integer"), default=1, help="samples per input (stochastic models: sample diversity)")
     p.add_argument("--max_sequences", type=bounded(int, 0, what="an integer"), default=0, help="evaluate at most this many sequences (0: all)")
+    p.add_argument("--styles", type=ListType(str), default=[], help="only the sequences of these speakers/styles (labels of speakers.json; default: all)")
     p.add_argument("--max_length", type=bounded(int, 0, what="an integer"), default=0, help="frames per sequence at most (0: whole sequences)")
     p.add_argument("--window", type=bounded(int, 2, what="an integer"), default=0, help="clip length in frames for diversity, kinetic features and retrieval (default: 2 s)")
     p.add_argument("--random_seed", type=int, default=0)
@@ -101,6 +102,18 @@ def read_generated_dir(path: Path, feature: str, truth: dict[str, np.ndarray]) -
     return out
 
 
+def sequences_of_styles(folder, seqs: list[str], styles: list[str]) -> list[str]:
+    """The sequences of ``seqs`` whose speakers.json label is one of ``styles`` (unknown labels are refused, naming the known ones)."""
+    labels = folder.speakers()
+    if not labels:
+        raise MotionlabError(f"--styles: {folder.path / 'speakers.json'} is missing; choosing sequences by style needs a label per sequence")
+    known = sorted(set(labels.values()))
+    unknown = [s for s in styles if s not in known]
+    if unknown:
+        raise MotionlabError(f"--styles: unknown style '{unknown[0]}' (the data has {', '.join(known)})")
+    return [q for q in seqs if labels.get(q) in styles]
+
+
 def run(args) -> list[Path]:
     exp = Experiment(args.experiment, args.experiments_dir)
     torch.manual_seed(args.random_seed)
@@ -115,6 +128,8 @@ def run(args) -> list[Path]:
     if unknown:
         raise MotionlabError(f"--baselines: unknown '{unknown[0]}' (choose from {', '.join(bl.BASELINES)})")
     seqs = folder.split(args.split)
+    if args.styles:
+        seqs = sequences_of_styles(folder, seqs, args.styles)
     if args.max_sequences:
         seqs = seqs[: args.max_sequences]
     if not seqs:

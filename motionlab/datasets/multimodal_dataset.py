@@ -45,6 +45,7 @@ class MultimodalDataset(BaseDataset):
         parser.add_argument("--pose_clusters", type=int, default=0, help="K > 0: every item gets 'pose_cluster', per-frame k-means labels (K clusters of pose + velocity + speed of the train split, stored in the data folder) of the first output window")
         parser.add_argument("--pose_cluster_seed", type=int, default=0, help="seed of the pose-cluster k-means")
         parser.add_argument("--pose_cluster_normalize", choices=["none", "zscore"], default="none", help="k-means on raw units (none, as Mix-StAGE) or on standardised columns (zscore)")
+        add_list_option(parser, "--pose_cluster_styles", str, [], "fit the pose clusters on the train sequences of these speakers/styles only (continual learning: the first style's)")
         add_bool_option(parser, "--balance_speakers", False, "training batches draw speakers uniformly and windows uniformly within a speaker (speakers.json needed)")
         return parser
 
@@ -103,7 +104,8 @@ class MultimodalDataset(BaseDataset):
         from motionlab.feature_extraction import pose_clusters
 
         return pose_clusters.load_or_fit(
-            self.folder, self.outputs[0], k, seed=getattr(opt, "pose_cluster_seed", 0), normalize=getattr(opt, "pose_cluster_normalize", "none")
+            self.folder, self.outputs[0], k, seed=getattr(opt, "pose_cluster_seed", 0), normalize=getattr(opt, "pose_cluster_normalize", "none"),
+            styles=tuple(getattr(opt, "pose_cluster_styles", None) or ()),
         )
 
     def window_pose_clusters(self, k: int, s: int) -> np.ndarray:

@@ -113,7 +113,7 @@ def _scaler_checksum(folder: DataFolder, feature: str) -> str:
     return "" if scaler is None else array_checksum(np.concatenate([np.ravel(scaler.mean), np.ravel(scaler.scale)]).astype(np.float64))
 
 
-def wanted_settings(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES) -> dict:
+def wanted_settings(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES, styles=()) -> dict:
     if normalize not in NORMALIZE:
         raise MotionlabError(f"pose clusters: normalize must be one of {list(NORMALIZE)}, got {normalize!r}")
     if int(k) < 2:
@@ -121,7 +121,24 @@ def wanted_settings(folder: DataFolder, feature: str, k: int, seed: int = 0, nor
     return {
         "definition": DEFINITION, "version": VERSION, "feature": feature, "k": int(k), "seed": int(seed),
         "normalize": normalize, "joint_dims": joint_dims_of(folder, feature), "max_frames": int(max_frames), "units": "raw (scaler undone)",
+        **({"styles": sorted(styles)} if styles else {}),
     }
+
+
+def train_sequences(folder: DataFolder, styles=()) -> list[str]:
+    """The train split, or only its sequences of ``styles`` (speakers.json labels): what the clusters are fitted on."""
+    train = folder.split("train")
+    if not styles:
+        return train
+    labels = folder.speakers()
+    known = sorted(set(labels.values()))
+    unknown = [s for s in styles if s not in known]
+    if unknown:
+        raise MotionlabError(f"pose clusters: style '{unknown[0]}' is not in {folder.path / 'speakers.json'} (known: {', '.join(known) or 'none'})")
+    chosen = [q for q in train if labels.get(q) in styles]
+    if not chosen:
+        raise MotionlabError(f"pose clusters: the train split of {folder.path} has no sequence of style(s) {', '.join(styles)}")
+    return chosen
 
 
 class PoseClusters:
@@ -151,10 +168,10 @@ def _raw(folder: DataFolder, feature: str, seq: str) -> np.ndarray:
     return scaler.inverse_transform(a) if scaler is not None else a
 
 
-def fit(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES) -> PoseClusters:
-    """Fit on the train split's raw frames, write ``<feature>.pose_clusters_k<K>.npz`` and return the clusters."""
-    settings = wanted_settings(folder, feature, k, seed, normalize, max_frames)
-    train = folder.split("train")
+def fit(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES, styles=()) -> PoseClusters:
+    """Fit on the train split's raw frames (of ``styles`` only, if given), write ``<feature>.pose_clusters_k<K>[_<styles>].npz``."""
+    settings = wanted_settings(folder, feature, k, seed, normalize, max_frames, styles)
+    train = train_sequences(folder, styles)
     x = np.concatenate([cluster_features(_raw(folder, feature, q), settings["joint_dims"]) for q in train])
     if normalize == "zscore":
         mean, scale = x.mean(0), x.std(0)
@@ -164,7 +181,7 @@ def fit(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str 
     centres = fit_kmeans(subsample((x - mean) / scale, max_frames, seed), k, seed)
     sums = folder.feature_checksums(feature, train)
     save_npz(
-        folder.pose_clusters_path(feature, k),
+        folder.pose_clusters_path(feature, k, styles),
         format=np.array(FORMAT), version=np.array(VERSION), centres=centres, mean=mean, scale=scale,
         settings=np.array(json.dumps(settings, sort_keys=True)),
         sequences=np.array(list(sums), dtype=str), checksums=np.array(list(sums.values()), dtype=str),
@@ -183,18 +200,18 @@ def _read(path):
         raise MotionlabError(f"{path}: not motionlab pose clusters (expected an .npz with centres, settings and a fit record): {e}") from None
 
 
-def state(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES) -> str:
+def state(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES, styles=()) -> str:
     """``none`` (no file), ``current`` (fitted with these settings on the train arrays on disk) or ``stale: why``."""
-    path = folder.pose_clusters_path(feature, k)
+    path = folder.pose_clusters_path(feature, k, styles)
     if not path.exists():
         return "none"
     z = _read(path)
     stored = json.loads(str(z["settings"]))
-    wanted = wanted_settings(folder, feature, k, seed, normalize, max_frames)
+    wanted = wanted_settings(folder, feature, k, seed, normalize, max_frames, styles)
     diff = [f"{key} {stored.get(key)!r} (wanted {wanted[key]!r})" for key in wanted if stored.get(key) != wanted[key]]
     if diff:
         return f"stale: fitted with other settings: {', '.join(diff)}"
-    why = folder.record_mismatch(feature, dict(zip((str(s) for s in z["sequences"]), (str(c) for c in z["checksums"]))), folder.split("train"))
+    why = folder.record_mismatch(feature, dict(zip((str(s) for s in z["sequences"]), (str(c) for c in z["checksums"]))), train_sequences(folder, styles))
     if why:
         return f"stale: {why}"
     if str(z["scaler_checksum"]) != _scaler_checksum(folder, feature):
@@ -202,22 +219,22 @@ def state(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: st
     return "current"
 
 
-def load(folder: DataFolder, feature: str, k: int) -> PoseClusters:
-    z = _read(folder.pose_clusters_path(feature, k))
+def load(folder: DataFolder, feature: str, k: int, styles=()) -> PoseClusters:
+    z = _read(folder.pose_clusters_path(feature, k, styles))
     return PoseClusters(z["centres"], z["mean"], z["scale"], json.loads(str(z["settings"])))
 
 
-def load_or_fit(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES) -> PoseClusters:
+def load_or_fit(folder: DataFolder, feature: str, k: int, seed: int = 0, normalize: str = "none", max_frames: int = MAX_FRAMES, styles=()) -> PoseClusters:
     """The stored clusters when current; else fitted now (first use, or stale: other data or settings), saying so."""
-    st = state(folder, feature, k, seed, normalize, max_frames)
+    st = state(folder, feature, k, seed, normalize, max_frames, styles)
     if st == "current":
-        return load(folder, feature, k)
-    path = folder.pose_clusters_path(feature, k)
+        return load(folder, feature, k, styles)
+    path = folder.pose_clusters_path(feature, k, styles)
     if st == "none":
         log.info("pose clusters: fitting k-means (k=%d, seed %d) on the train split of '%s' -> %s", k, seed, feature, path)
     else:
         log.warning("pose clusters: refitting %s (%s)", path, st[len("stale: "):])
-    return fit(folder, feature, k, seed, normalize, max_frames)
+    return fit(folder, feature, k, seed, normalize, max_frames, styles)
 
 
 def main(argv) -> int:
