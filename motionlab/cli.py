@@ -76,10 +76,17 @@ def _import(argv) -> int:
     return main(argv)
 
 
+def _continual(argv) -> int:
+    from motionlab.continual import main
+
+    return main(argv)
+
+
 COMMANDS = {
     "train": (_train, "train a model (options: motionlab train --help)"),
     "generate": (_generate, "generate from a trained experiment"),
     "evaluate": (_evaluate, "score an experiment and the baselines on a split: metrics.json, report.md, plots"),
+    "continual": (_continual, "continual few-shot learning over a sequence of styles (C-DiffGAN): stages, evaluation, report"),
     "info": (_info, "list registered models and datasets"),
     "make-demo-data": (_make_demo_data, "write the synthetic demo dataset"),
     "prepare": (_prepare, "features, splits, scalers and metadata from a folder of paired takes"),

@@ -93,11 +93,13 @@ class MixStageModel(Speech2GestureModel):
             raise MotionlabError(f"model '{self.opt.model}': speaker/style id {int(bad[0])} is not one of its {len(names)} styles (0..{len(names) - 1}: {', '.join(names)})")
         return s
 
-    def _forward(self, window_inputs, style: torch.Tensor, *, pose: torch.Tensor | None = None, force: int | None = None):
-        """(output (B, L, D), cluster logits (B, K, L) or None, weights (B, K, L))."""
+    def _forward(self, window_inputs, style: torch.Tensor, *, pose: torch.Tensor | None = None, force: int | None = None, features: list | None = None):
+        """(output (B, L, D), cluster logits (B, K, L) or None, weights (B, K, L)); ``features``, a list, receives the decoders' input (B, C, L)."""
         content = self.pose_encoder(pose.transpose(1, 2)) if pose is not None else self.audio_features(window_inputs)
         h = self.unet(content)
         h = torch.cat([h, self.style_embedding(style)[:, :, None].expand(-1, -1, h.shape[2])], dim=1)
+        if features is not None:
+            features.append(h)
         logits = self.cluster_classifier(h) if self.cluster_classifier is not None else None
         out, _, w = self.mixture(h, logits, force=force)
         return out.transpose(1, 2), logits, w
@@ -152,20 +154,35 @@ class MixStageModel(Speech2GestureModel):
         y = self.real_motion(batch)
         return self._forward(batch["inputs"], self.batch_speakers(batch, y.device))[0]
 
+    def loss_targets(self, batch, y: torch.Tensor, s: torch.Tensor):
+        """(motion targets (B, L, D), per-frame cluster labels (B, L) or None) of a G step: the ground truth here."""
+        return y, (self.cluster_labels(batch, y.device) if self.cluster_classifier is not None else None)
+
+    def adversarial_rows(self, batch, s: torch.Tensor) -> torch.Tensor | None:
+        """Rows of the batch the adversarial term sees (None: all)."""
+        return None
+
+    def extra_generator_terms(self, batch, features: torch.Tensor, target: torch.Tensor, logits) -> dict:
+        """Further weighted loss terms of a G step (subclasses), given the decoders' input and the targets."""
+        return {}
+
     def generator_loss(self, batch):
         o = self.opt
-        y = self.real_motion(batch)
-        s = self.batch_speakers(batch, y.device)
+        real = self.real_motion(batch)
+        s = self.batch_speakers(batch, real.device)
+        y, labels = self.loss_targets(batch, real, s)
         pse_y = self.pose_style_encoder(y)
         if self.training:
             style, pose = pse_y.argmax(dim=1), (y if self.use_curriculum() else None)
         else:
             style, pose = s, None
+        features: list = []
         # curriculum content (the ground-truth pose) never reaches eval mode: keep it out of the running statistics
         with frozen_batch_stats(self.unet, self.cluster_classifier, self.mixture) if pose is not None else contextlib.nullcontext():
-            fake, logits, _ = self._forward(batch["inputs"], style, pose=pose)
+            fake, logits, _ = self._forward(batch["inputs"], style, pose=pose, features=features)
         l1 = F.l1_loss(fake, y)
-        adv_w, adv = self.adversarial_term(fake)
+        rows = self.adversarial_rows(batch, s)
+        adv_w, adv = self.adversarial_term(fake if rows is None else fake[rows])
         id_in = F.cross_entropy(pse_y, s)
         frozen = {n: p.detach() for n, p in self.pose_style_encoder.named_parameters()}
         with frozen_batch_stats(self.pose_style_encoder):  # its running statistics describe real motion (style_codes)
@@ -173,9 +190,13 @@ class MixStageModel(Speech2GestureModel):
         loss = o.lambda_l1 * l1 + adv_w + o.id_in_weight * id_in + o.id_out_weight * id_out
         terms = {"l1": l1.detach(), "adv": adv.detach(), "id_in": id_in.detach(), "id_out": id_out.detach()}
         if logits is not None:
-            ce = F.cross_entropy(logits, self.cluster_labels(batch, y.device))
+            ce = F.cross_entropy(logits, labels)
             loss = loss + o.cluster_weight * ce
             terms["cluster_ce"] = ce.detach()
+        if pose is None:
+            for name, (weighted, raw) in self.extra_generator_terms(batch, features[0], y, logits).items():
+                loss = loss + weighted
+                terms[name] = raw.detach()
         if self.training:
             terms["curriculum"] = torch.tensor(float(pose is not None))
         return loss, terms

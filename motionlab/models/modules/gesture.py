@@ -56,6 +56,19 @@ def frozen_batch_stats(*modules: nn.Module):
             m.momentum = v
 
 
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module):
+    """``modules`` (and their children) in eval mode for the block, their previous modes restored after."""
+    changed = [m for mod in modules if mod is not None for m in mod.modules() if m.training]
+    for m in changed:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.training = True
+
+
 def pad_time(x: torch.Tensor, length: int, dim: int = -1) -> torch.Tensor:
     """Pad ``x`` along ``dim`` to ``length`` by repeating its last entry (no-op when long enough)."""
     n = x.shape[dim]
