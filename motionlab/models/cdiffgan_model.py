@@ -128,6 +128,7 @@ class CdiffganModel(MixStageModel):
         frozen = [getattr(self, name) for name in GENERATOR_MODULES if name not in chosen and getattr(self, name, None) is not None]
         for m in frozen:
             m.requires_grad_(False)
+            m.eval()
         return frozen
 
     def train(self, mode: bool = True):
@@ -136,6 +137,12 @@ class CdiffganModel(MixStageModel):
         for m in self.frozen_modules:
             m.eval()
         return self
+
+    def on_train_batch_start(self, batch, batch_idx):
+        # Lightning restores each submodule's own mode after validation: make sure the frozen ones stay in eval
+        for m in self.frozen_modules:
+            if m.training:
+                m.eval()
 
     def source_model(self) -> "CdiffganModel | None":
         """The previous stage's generator, frozen in eval mode (built from --source_checkpoint on first use)."""
@@ -160,8 +167,7 @@ class CdiffganModel(MixStageModel):
             src.load_state_dict(ckpt["state_dict"])
             src.requires_grad_(False)
             src.eval()
-            self._source = src  # a plain attribute would register it: keep it out of this model's weights
-            object.__setattr__(self, "_source", src)
+            self._source = src  # not registered (see __setattr__): not saved, not trained, not switched to train mode
         if next(self._source.parameters()).device != self.device:
             self._source.to(self.device)
         return self._source
@@ -197,7 +203,7 @@ class CdiffganModel(MixStageModel):
 
     def loss_targets(self, batch, y, s):
         target, labels = super().loss_targets(batch, y, s)
-        src = self.source_model() if self._later_stage() and self.opt.replay == "pseudo" else None
+        src = self.source_model() if self._later_stage() and getattr(self.opt, "replay", "pseudo") == "pseudo" else None
         old = ~self._newest_rows(s)
         if src is None or not old.any():
             return target, labels
