@@ -170,6 +170,8 @@ def run(args) -> dict:
                     opts.append("--overwrite")  # started but no checkpoint yet: nothing to keep
                 log.info("motionlab continual: seed %d stage %d/%d: %s", seed, i + 1, len(args.styles), "+".join(args.styles[: i + 1]))
                 result = train(parse_options(opts))
+                if result["stop_reason"].startswith("interrupted"):
+                    raise MotionlabError(f"{exp}: stage {i + 1} was interrupted at step {result['global_step']}; run the same command again to resume it")
                 metrics = evaluate_stage(args, seed_dir, name, args.styles[: i + 1]) if args.evaluate else {}
                 record = {"seed": seed, "stage": i + 1, "styles": args.styles[: i + 1], "checkpoint": str(last), "global_step": result["global_step"], "metrics": metrics}
                 write_json(done, record)

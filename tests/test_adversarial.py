@@ -133,3 +133,13 @@ def test_ddp_strategy_tolerates_unused_networks_and_options_are_checked():
     assert m.adjust_trainer_arguments({"strategy": "ddp", "gradient_clip_val": 1.0})["gradient_clip_val"] is None
     with pytest.raises(MotionlabError, match="--lr_gamma 0.99 and --lr_policy cosine"):
         gf.tiny_model("speech2gesture", "--lr_policy", "cosine")
+
+
+def test_last_checkpoint_is_the_final_state_even_when_validation_gets_worse(tmp_path, small_demo):
+    # Lightning's save_last only rewrites last.ckpt when the monitored value improves: --resume then lost epochs
+    result = train(s2g_options(small_demo, tmp_path, "--max_epochs", "3", "--limit_train_batches", "2", "--limit_val_batches", "1",
+                               "--monitor", "val_adv", "--monitor_mode", "max"))
+    ckpts = Path(result["experiment_dir"]) / "checkpoints"
+    last = torch.load(ckpts / "last.ckpt", weights_only=True)
+    assert (last["global_step"], last["epoch"]) == (6, 2) == (result["global_step"], 2)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]

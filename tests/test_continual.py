@@ -229,3 +229,38 @@ def test_continual_run_resumes_finished_stages_and_refuses_other_settings(data, 
     assert continual.main([a if a != "4" else "5" for a in argv] + ["--experiment_name", "continual_cdiffgan_k4"]) == 2
     err = capsys.readouterr().err
     assert "started with other settings (k_shot: 4 then, 5 now)" in err and "Traceback" not in err
+
+
+def test_a_run_stopped_inside_stage_3_resumes_to_the_same_weights_as_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    from motionlab.training import train as train_module
+
+    styles = "speaker_0,speaker_1,speaker_2"
+    common = ["demo/cdiffgan", "--styles", styles, "--k_shot", "4", "--seeds", "1", "--data_dir", str(data), "--no-progress_bar",
+              "--max_epochs", "2", "--iterations_per_epoch", "3", "--no-evaluate", "--experiment_name", "run"]
+    assert continual.main([*common, "--experiments_dir", str(tmp_path / "whole")]) == 0
+
+    real_train = train_module.train
+
+    def killed_in_stage_3(opt):  # the job dies after stage 3's first epoch, its checkpoint written
+        if opt.experiment_name.startswith("stage3"):
+            opt.max_epochs = 1
+            real_train(opt)
+            raise KeyboardInterrupt("killed")
+        return real_train(opt)
+
+    monkeypatch.setattr(train_module, "train", killed_in_stage_3)
+    with pytest.raises(KeyboardInterrupt):
+        continual.main([*common, "--experiments_dir", str(tmp_path / "cut")])
+    stage3 = tmp_path / "cut" / "run" / "seed1" / "stage3_speaker_2"
+    assert (stage3 / "checkpoints" / "last.ckpt").exists() and not (stage3 / "stage.json").exists()
+    monkeypatch.setattr(train_module, "train", real_train)
+    assert continual.main([*common, "--experiments_dir", str(tmp_path / "cut")]) == 0
+
+    whole = torch.load(tmp_path / "whole" / "run" / "seed1" / "stage3_speaker_2" / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(stage3 / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (whole["global_step"], whole["epoch"]) == (resumed["global_step"], resumed["epoch"]), (whole["loops"]["fit_loop"]["epoch_loop.batch_progress"], resumed["loops"]["fit_loop"]["epoch_loop.batch_progress"])
+    for k, v in whole["state_dict"].items():
+        assert torch.equal(v, resumed["state_dict"][k]), k
+    for a, b in zip(whole["optimizer_states"], resumed["optimizer_states"]):
+        for pa, pb in zip(a["state"].values(), b["state"].values()):
+            assert all(torch.equal(pa[n], pb[n]) for n in pa if torch.is_tensor(pa[n]))

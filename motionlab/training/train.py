@@ -104,12 +104,14 @@ def train(opt) -> dict:
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=opt.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) > opt.batch_size, **loader_args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=opt.val_batch_size or opt.batch_size, shuffle=False, **loader_args)
 
+    # last.ckpt has its own callback (no monitor: overwritten at every save): Lightning's save_last only
+    # writes it when the monitored value improves, which left --resume a stale state.
+    every = {"every_n_train_steps": opt.checkpoint_every_n_steps} if opt.checkpoint_every_n_steps else {"every_n_epochs": 1}
     callbacks = [
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=opt.monitor, mode=opt.monitor_mode, save_top_k=1, save_last=True, enable_version_counter=False),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=opt.monitor, mode=opt.monitor_mode, save_top_k=1, enable_version_counter=False),
+        ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False, **every),
         LearningRateMonitor(logging_interval="step"),
     ]
-    if opt.checkpoint_every_n_steps:
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", every_n_train_steps=opt.checkpoint_every_n_steps, save_top_k=1, enable_version_counter=False))
     if opt.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=opt.monitor, mode=opt.monitor_mode, patience=opt.early_stopping_patience))
     if opt.log_sample_indices:
