@@ -77,6 +77,18 @@ def test_training_takes_the_style_from_the_pose_style_encoder():
     assert fake_a.shape == (4, gf.L, gf.M_DIM) and style.shape == (4,)
 
 
+def test_train_style_speaker_feeds_the_given_labels_to_the_generator():
+    m = gf.tiny_model("stage", "--curriculum_steps", "0", "--train_style", "speaker").train()
+    b = gf.batch()
+    other = dict(b, speaker=(b["speaker"] + 1) % 3)
+    with torch.no_grad():
+        _, ta = m.generator_loss(b)
+        _, tb = m.generator_loss(other)
+        expected = torch.nn.functional.l1_loss(m._forward(b["inputs"], torch.as_tensor(b["speaker"]).long())[0], b["outputs"][0])
+    assert ta["l1"] != pytest.approx(tb["l1"].item(), abs=1e-6)
+    assert ta["l1"] == pytest.approx(expected.item(), abs=1e-5)
+
+
 def test_curriculum_probability_falls_to_zero():
     m = gf.tiny_model("mixstage", "--curriculum_steps", "200").train()
     used = []

@@ -108,6 +108,27 @@ def test_dance_melody_writes_cut_audio_and_motion(tmp_path):
     )
 
 
+def test_dance_melody_time_split_puts_every_style_in_every_split(tmp_path):
+    """--split_mode time: each take's last 20 % is <take>-test and the 20 % before it <take>-val, each
+    encoded on its own (its joints decode to the take's own frames) with its own stretch of the song."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    skel, center, song = _dance_take(src, "DANCE_C_1", n=10, start=5, end=15, song_frames=30)
+    _dance_take(src, "DANCE_W_2", n=10, start=0, end=10, song_frames=10, seed=1)
+    takes = import_dance_melody(src, out, split_mode="time", val_fraction=0.2, test_fraction=0.2)
+    assert [(t["take"], t["split"], t["n_frames"], t["start_position"]) for t in takes] == [
+        ("DANCE_C_1", "train", 6, 5), ("DANCE_C_1-val", "val", 2, 11), ("DANCE_C_1-test", "test", 2, 13),
+        ("DANCE_W_2", "train", 6, 0), ("DANCE_W_2-val", "val", 2, 6), ("DANCE_W_2-test", "test", 2, 8)]
+    assert _splits(out) == {"train": ["DANCE_C_1", "DANCE_W_2"], "val": ["DANCE_C_1-val", "DANCE_W_2-val"], "test": ["DANCE_C_1-test", "DANCE_W_2-test"]}
+    assert DataFolder(out).speakers() == {t["take"]: ("cha-cha" if t["take"].startswith("DANCE_C") else "waltz") for t in takes}
+    world = _world(skel, center)
+    for name, lo, hi in (("DANCE_C_1", 0, 6), ("DANCE_C_1-val", 6, 8), ("DANCE_C_1-test", 8, 10)):
+        np.testing.assert_allclose(_decoded(out, name), world[lo:hi], atol=1e-4)
+        wav, _ = sf.read(str(out / f"{name}.wav"), dtype="float32")
+        np.testing.assert_array_equal(wav, song[(5 + lo) * 40 : (5 + hi) * 40])
+    with pytest.raises(MotionlabError, match="--split_mode time cuts every take in time: --val_takes/--test_takes name whole takes"):
+        import_dance_melody(src, tmp_path / "out2", split_mode="time", test_takes=["DANCE_C_1"])
+
+
 def test_dance_melody_styles_from_take_names(tmp_path):
     """Every take gets its dance style (R rumba, T tango, W waltz; lower-case letters too), read by
     the dataset as speaker labels; a folder not named DANCE_<letter>_<n> is refused before writing."""

@@ -47,6 +47,7 @@ class MixStageModel(Speech2GestureModel):
         parser.add_argument("--id_in_weight", type=nonneg, default=0.1, help="weight of CE(style encoder(ground truth), speaker)")
         parser.add_argument("--id_out_weight", type=nonneg, default=0.1, help="weight of CE(frozen style encoder(generated), speaker)")
         parser.add_argument("--curriculum_steps", type=bounded(int, 0, what="an integer"), default=1000, help="generator steps during which the content may come from the ground-truth pose (probability 1 - i/N; 0: off)")
+        parser.add_argument("--train_style", default="pose_style_encoder", choices=["pose_style_encoder", "speaker"], help="style id of a training window: the argmax of the pose style encoder on its ground truth (the original) or its speaker label")
         parser.add_argument("--pose_encoder_layers", type=bounded(int, 1, what="an integer"), default=2, help="conv blocks of the curriculum's pose encoder")
         return parser
 
@@ -173,7 +174,8 @@ class MixStageModel(Speech2GestureModel):
         y, labels = self.loss_targets(batch, real, s)
         pse_y = self.pose_style_encoder(y)
         if self.training:
-            style, pose = pse_y.argmax(dim=1), (y if self.use_curriculum() else None)
+            style = pse_y.argmax(dim=1) if o.train_style == "pose_style_encoder" else s
+            pose = y if self.use_curriculum() else None
         else:
             style, pose = s, None
         features: list = []

@@ -14,6 +14,9 @@ def main(argv) -> int:
     d.add_argument("--val_takes", default="", help="comma-separated take names for the val split (default: chosen with --seed)")
     d.add_argument("--test_takes", default="", help="comma-separated take names for the test split (default: chosen with --seed)")
     d.add_argument("--seed", type=int, default=0, help="shuffles the takes into the splits nobody named")
+    d.add_argument("--split_mode", choices=["takes", "time"], default="takes", help="whole takes per split, or every take cut in time (its last --test_fraction is <take>-test, the --val_fraction before it <take>-val): every style in every split")
+    d.add_argument("--val_fraction", type=float, default=0.15, help="--split_mode time: share of each take for val")
+    d.add_argument("--test_fraction", type=float, default=0.15, help="--split_mode time: share of each take for test")
     pa = sub.add_parser("pats", help="PATS h5 intervals + split csv")
     pa.add_argument("--split_csv", default=None)
     pa.add_argument("--speakers", default="", help="comma-separated speakers to import (default all)")
@@ -29,10 +32,11 @@ def main(argv) -> int:
     if args.layout == "dance_melody":
         from motionlab.feature_extraction.importers.dance_melody import import_dance_melody, motion_feature_name
 
-        takes = import_dance_melody(args.src, args.out, val_takes=split(args.val_takes), test_takes=split(args.test_takes), seed=args.seed)
+        takes = import_dance_melody(args.src, args.out, val_takes=split(args.val_takes), test_takes=split(args.test_takes), seed=args.seed,
+                                    split_mode=args.split_mode, val_fraction=args.val_fraction, test_fraction=args.test_fraction)
         chosen = ", ".join(f"{sp}: {' '.join(t['take'] for t in takes if t['split'] == sp)}" for sp in ("val", "test"))
         print(
-            f"motionlab: imported {len(takes)} takes into {args.out} ({chosen}) as motion feature {motion_feature_name(25)} "
+            f"motionlab: imported {len(takes)} {'sequences' if args.split_mode == 'time' else 'takes'} into {args.out} ({chosen}) as motion feature {motion_feature_name(25)} "
             f"(root steps + heading, joints relative to the root); next: motionlab extract audio {args.out} --fps 25 && motionlab extract scale {args.out}, "
             f"then train with --output_modalities {motion_feature_name(25)}"
         )

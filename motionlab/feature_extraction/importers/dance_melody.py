@@ -147,6 +147,25 @@ def _read_take(take_dir: Path, fps: float) -> dict:
     }
 
 
+def _time_segments(takes: list[dict], fps: float, val_fraction: float, test_fraction: float) -> list[dict]:
+    """Each take cut into train/val/test stretches (prepare's time split), re-encoded and with its audio cut to match."""
+    from motionlab.feature_extraction.prepare.splits import make_splits
+
+    out = []
+    for t in takes:
+        for seq, seg in make_splits([t["take"]], {t["take"]: t["n_frames"]}, "time", val_fraction, test_fraction, 0).items():
+            world = t["world"][seg.start : seg.end]
+            motion, columns, encoding = encode_keypoints(world, root_joint=ROOT_JOINT, up_axis="y", heading_joints=HEADING_JOINTS)
+            first = t["first_sample"] + int(round(seg.start / fps * t["sr"]))
+            n = seg.end - seg.start
+            out.append({
+                **t, "take": seq, "source_take": t["take"], "split": seg.split, "motion": motion, "world": world, "columns": columns, "encoding": encoding,
+                "first_sample": first, "n_samples": int(round(n / fps * t["sr"])), "n_frames": n,
+                "start_position": t["start_position"] + seg.start, "offset_seconds": (t["start_position"] + seg.start) / fps,
+            })
+    return out
+
+
 def find_takes(src_dir) -> list[Path]:
     """Take folders: sub-folders holding any of the take files (a partial take is an error later)."""
     src_dir = Path(src_dir)
@@ -192,6 +211,9 @@ def import_dance_melody(
     test_takes: Iterable[str] = (),
     wav_subtype: str = "FLOAT",
     seed: int = 0,
+    split_mode: str = "takes",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
 ) -> list[dict]:
     """Import every take under ``src_dir`` into ``out_dir``; returns one dict per take.
 
@@ -201,13 +223,25 @@ def import_dance_melody(
     ``end_position``, ``offset_seconds`` (song time of motion frame 0), ``n_frames``, ``sr``,
     ``n_samples``, ``split`` and ``style`` (also written to ``speakers.json``). The wav keeps the song's rate and channels; FLOAT keeps the
     decoded samples exact.
+
+    ``split_mode="time"`` instead cuts every take into train / val / test stretches (the last
+    ``test_fraction`` of it is ``<take>-test``, the ``val_fraction`` before it ``<take>-val``), each
+    encoded as its own sequence with its own audio: every dance style is then in every split.
     """
     import soundfile as sf
 
     df = DataFolder(out_dir)
     takes = [_read_take(d, fps) for d in find_takes(src_dir)]  # validate everything before writing
-    styles = {t["take"]: take_style(t["take"], str(Path(src_dir) / t["take"])) for t in takes}
-    split_of = choose_splits([t["take"] for t in takes], val_takes, test_takes, seed, where=str(src_dir))
+    if split_mode == "time":
+        if val_takes or test_takes:
+            raise MotionlabError("--split_mode time cuts every take in time: --val_takes/--test_takes name whole takes, drop them")
+        takes = _time_segments(takes, fps, val_fraction, test_fraction)
+        split_of = {t["take"]: t["split"] for t in takes}
+    elif split_mode == "takes":
+        split_of = choose_splits([t["take"] for t in takes], val_takes, test_takes, seed, where=str(src_dir))
+    else:
+        raise MotionlabError(f"--split_mode must be takes or time, found {split_mode!r}")
+    styles = {t["take"]: take_style(t.get("source_take", t["take"]), str(Path(src_dir) / t.get("source_take", t["take"]))) for t in takes}
     lists = df.check_splits(split_lists(split_of))
     feature = motion_feature_name(fps)
     motions, results = {}, []
