@@ -13,8 +13,8 @@ this stage through ``--pretrained_from``) adds one style from a few windows
   the older styles' windows in a batch get its outputs as targets (pseudo-alignment) and its
   cluster choices as cluster labels; with ``--replay real`` their ground truth;
 - lets the discriminator and the adversarial term see only the newest style's windows;
-- with ``--grounding_shift``: ``z_l`` = output of decoder block ``--shift_layer`` on the newest
-  style's windows; ``z*`` = a copy optimised alone (SGD, ``--shift_lr``, ``--shift_iterations``) so
+- with ``--grounding_shift``: ``z_l`` = output of decoder block ``--shift_layer`` on the batch
+  (targets as above); ``z*`` = a copy optimised alone (SGD, ``--shift_lr``, ``--shift_iterations``) so
   that the rest of the decoder reproduces the ground truth; a mask keeps the ``--shift_topk`` time
   steps where ``z*`` moved most; ``L_shift`` = mean(mask ⊙ (z* − block_l(z_{l−1}.detach()))²).
 
@@ -228,10 +228,9 @@ class CdiffganModel(MixStageModel):
     def extra_generator_terms(self, batch, features, target, logits):
         if not (self._later_stage() and self.opt.grounding_shift and self.opt.shift_weight > 0 and self.source_model() is not None):
             return {}
-        new = self._newest_rows(self.batch_speakers(batch, target.device))
-        if not new.any():
-            return {}
-        shift = self.grounding_shift(features[new], target[new], None if logits is None else logits[new])
+        # the whole batch, as the original: the newest style's windows toward their ground truth, the
+        # replayed ones toward their targets (the previous generator's outputs with --replay pseudo)
+        shift = self.grounding_shift(features, target, logits)
         return {"shift": (self.opt.shift_weight * shift, shift)}
 
     def grounding_shift(self, h: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
