@@ -98,7 +98,7 @@ def stage_options(args, seed: int, i: int, previous: Path | None, seed_dir: Path
     opts = [
         "--hparams_file", args.hparams, "--dataset_name", "continual", "--model", "cdiffgan",
         "--continual_styles", ",".join(styles), "--k_shot", str(args.k_shot), "--k_shot_seed", str(seed), "--seed", str(seed),
-        "--full_styles", ",".join(styles if joint else styles[:1]), "--pose_cluster_styles", styles[0], "--renorm_style", styles[0],
+        "--full_styles", ",".join(styles if joint else styles[:1] if i == 0 else []), "--pose_cluster_styles", styles[0], "--renorm_style", styles[0],
         "--replay", method["replay"], "--grounding_shift" if method["shift"] else "--no-grounding_shift",
         "--experiments_dir", str(seed_dir), "--experiment_name", stage_name(i, styles[-1]),
     ]

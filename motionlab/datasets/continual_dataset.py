@@ -1,8 +1,9 @@
 """ContinualDataset: the data of one stage of continual learning over a sequence of speakers/styles (C-DiffGAN).
 
 A stage has seen the styles ``--continual_styles a,b,c`` (the last is the newest). Every style
-trains on ``--k_shot`` windows of its train split (all of them for the styles in ``--full_styles``,
-e.g. the first style at stage 1, or ``--k_shot 0``), drawn from a generator seeded by
+trains on ``--k_shot`` windows of its train split (all of them for the styles in ``--full_styles``:
+the first style at stage 1, every style for joint training; later stages replay the first style
+from its k windows like the others, as the original, so the replayed styles weigh the same), drawn from a generator seeded by
 (``--k_shot_seed``, style name) only: a style keeps the same k windows at every stage and in every
 run, whatever the order of the styles. Without ``--k_shot_replacement`` a k larger than a style's
 windows is refused.
