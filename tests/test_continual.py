@@ -289,3 +289,35 @@ def test_replay_forgets_the_first_speaker_far_less_than_fine_tuning_on_the_demo(
         forgetting[method] = l1(method, "stage4_speaker_3") - l1(method, "stage1_speaker_0")
     # measured: cdiffgan 0.13, diffgan 0.73 (L1 in scaled units; speaker_0 starts at about 0.1)
     assert forgetting["diffgan"] > 3 * forgetting["cdiffgan"] and forgetting["diffgan"] - forgetting["cdiffgan"] > 0.25, forgetting
+
+
+def test_methods_map_to_their_stage_options(tmp_path):
+    args = continual.parse_args(["demo/cdiffgan", "--styles", "a,b,c", "--k_shot", "7", "--method", "joint", "--max_epochs", "3"])
+    prev = tmp_path / "prev.ckpt"
+    opts = continual.stage_options(args, 2, 1, prev, tmp_path)
+    value = lambda flag: opts[opts.index(flag) + 1]  # noqa: E731
+    assert value("--full_styles") == "a,b" and value("--trainable_modules") == "all" and "--source_checkpoint" not in opts
+    assert value("--replay") == "real" and "--no-grounding_shift" in opts and value("--k_shot_seed") == "2" and opts[-2:] == ["--max_epochs", "3"]
+    args = continual.parse_args(["demo/cdiffgan", "--styles", "a,b,c", "--method", "diffgan"])
+    opts = continual.stage_options(args, 1, 2, prev, tmp_path)
+    assert value("--full_styles") == "" and value("--replay") == "none" and "--grounding_shift" in opts
+    assert value("--source_checkpoint") == str(prev) == value("--pretrained_from") and value("--continual_styles") == "a,b,c"
+    first = continual.stage_options(continual.parse_args(["demo/cdiffgan", "--styles", "a,b"]), 1, 0, None, tmp_path)
+    assert first[first.index("--full_styles") + 1] == "a" and "--source_checkpoint" not in first
+
+
+def test_buffer_replay_trains_older_windows_on_their_ground_truth(stages, data):
+    _, _, _, opt2 = stages
+    opt = argparse_copy(opt2, replay="real")
+    ds = ContinualDataset(opt, "train")
+    model = CdiffganModel.from_dataset(opt, ds).train()
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=opt.batch_size, sampler=ds.train_sampler(0))))
+    real = model.real_motion(batch)
+    target, labels = model.loss_targets(batch, real, batch["speaker"])
+    assert torch.equal(target, real) and torch.equal(labels, batch["pose_cluster"].long())
+
+
+def argparse_copy(opt, **changes):
+    import argparse
+
+    return argparse.Namespace(**{**vars(opt), **changes})
