@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from motionlab.models.base_model import BaseModel
-from motionlab.models.modules.transformer import MultimodalTransformer, add_transformer_options
+from motionlab.models.modules.transformer import MultimodalTransformer, add_transformer_options, transformer_kwargs
 from motionlab.utils.errors import MotionlabError
 
 
@@ -25,7 +25,7 @@ class TransformerModel(BaseModel):
             raise MotionlabError(f"--output_lengths {list(self.spec.output_lengths)} cannot exceed the total input length {sum(self.spec.input_lengths)}")
         self.net = MultimodalTransformer(
             self.input_dims, list(self.spec.output_lengths), self.output_dims, o.dhid, o.nhead, o.nlayers, o.input_nlayers, o.dropout, o.pos_emb,
-            max_len=sum(self.spec.input_lengths) + 1,
+            max_len=sum(self.spec.input_lengths) + 1, **transformer_kwargs(o),
         )
 
     def forward(self, inputs):

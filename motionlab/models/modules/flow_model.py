@@ -34,6 +34,7 @@ from motionlab.models.modules.transformer import (
     MultimodalTransformer,
     PositionalEncoding,
     add_transformer_options,
+    transformer_kwargs,
 )
 from motionlab.options import add_bool_option, add_list_option, bounded
 from motionlab.utils.errors import MotionlabError
@@ -278,7 +279,7 @@ class TransformerFlowBase(FlowModelBase):
         self.residual = ResidualFrames.from_options(o, s)  # every output frame relative to the last input frame
         self.transformer = MultimodalTransformer(
             list(self.input_dims), self.cond_lens, [o.dhid] * len(self.output_dims), o.dhid, o.nhead, o.nlayers, o.input_nlayers, o.dropout, o.pos_emb,
-            max_len=sum(s.input_lengths) + 1,
+            max_len=sum(s.input_lengths) + 1, **transformer_kwargs(o),
         )
         self.output_pos = nn.ModuleList([PositionalEncoding(o.dhid, "learned", c) for c in self.cond_lens]) if _opt(o, "use_pos_emb_output", False) else None
         kw = self._glow_kwargs()

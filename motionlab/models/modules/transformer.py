@@ -13,6 +13,9 @@ import math
 import torch
 from torch import nn
 
+from motionlab.options import add_bool_option
+from motionlab.utils.errors import MotionlabError
+
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned", "none")
 
 
@@ -43,13 +46,15 @@ class PositionalEncoding(nn.Module):
 class SequenceEncoder(nn.Module):
     """Linear embedding + positions + a stack of transformer encoder layers, batch-first."""
 
-    def __init__(self, d_in: int, d_model: int, nhead: int, nlayers: int, dropout: float = 0.1, pos_emb: str = "sinusoidal", dim_feedforward: int | None = None, max_len: int = 2048):
+    def __init__(self, d_in: int, d_model: int, nhead: int, nlayers: int, dropout: float = 0.1, pos_emb: str = "sinusoidal", dim_feedforward: int | None = None, max_len: int = 2048, norm_first: bool = True):
+        """``dim_feedforward`` None/0: 2 x d_model. ``norm_first``: pre-norm layers with a final LayerNorm
+        (stable at depth); False: post-norm layers as PyTorch's default and the Transflower paper's code."""
         super().__init__()
         self.embed = nn.Linear(d_in, d_model) if d_in != d_model else nn.Identity()
         self.pos = PositionalEncoding(d_model, pos_emb, max_len)
-        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward or 2 * d_model, dropout, batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward or 2 * d_model, dropout, batch_first=True, norm_first=norm_first)
         self.layers = nn.TransformerEncoder(layer, nlayers, enable_nested_tensor=False) if nlayers > 0 else nn.Identity()
-        self.norm = nn.LayerNorm(d_model) if nlayers > 0 else nn.Identity()
+        self.norm = nn.LayerNorm(d_model) if nlayers > 0 and norm_first else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.layers(self.pos(self.embed(x))))
@@ -70,11 +75,14 @@ class MultimodalTransformer(nn.Module):
         dropout: float = 0.1,
         pos_emb: str = "sinusoidal",
         max_len: int = 2048,
+        dim_feedforward: int | None = None,
+        norm_first: bool = True,
     ):
         super().__init__()
         self.out_tokens = list(out_tokens)
-        self.encoders = nn.ModuleList([SequenceEncoder(d, d_model, nhead, input_nlayers, dropout, pos_emb, max_len=max_len) for d in input_dims])
-        self.cross = nn.ModuleList([SequenceEncoder(d_model, d_model, nhead, nlayers, dropout, pos_emb, max_len=max_len) for _ in out_dims])
+        kw = dict(max_len=max_len, dim_feedforward=dim_feedforward, norm_first=norm_first)
+        self.encoders = nn.ModuleList([SequenceEncoder(d, d_model, nhead, input_nlayers, dropout, pos_emb, **kw) for d in input_dims])
+        self.cross = nn.ModuleList([SequenceEncoder(d_model, d_model, nhead, nlayers, dropout, pos_emb, **kw) for _ in out_dims])
         self.heads = nn.ModuleList([nn.Linear(d_model, d) for d in out_dims])
 
     def forward(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -90,4 +98,14 @@ def add_transformer_options(parser, prefix: str = "", dhid: int = 256, nlayers: 
     parser.add_argument(f"--{prefix}nhead", type=int, default=nhead, help="attention heads")
     parser.add_argument(f"--{prefix}dropout", type=float, default=dropout)
     parser.add_argument(f"--{prefix}pos_emb", default="sinusoidal", choices=list(POSITIONAL_ENCODINGS), help="positional encoding")
+    parser.add_argument(f"--{prefix}dim_feedforward", type=int, default=0, help="feed-forward width of every transformer layer (0: 2 x --dhid; the Transflower paper's model: --dhid)")
+    add_bool_option(parser, f"--{prefix}norm_first", True, "pre-norm layers + a final LayerNorm (off: post-norm, PyTorch's default and the paper's code)")
     return parser
+
+
+def transformer_kwargs(opt, prefix: str = "") -> dict:
+    """The layer options of :func:`add_transformer_options` (defaults for experiments saved before they existed)."""
+    ff = int(getattr(opt, f"{prefix}dim_feedforward", 0) or 0)
+    if ff < 0:
+        raise MotionlabError(f"--{prefix}dim_feedforward: expected 0 (2 x --{prefix}dhid) or a positive width, got {ff}")
+    return {"dim_feedforward": ff or None, "norm_first": bool(getattr(opt, f"{prefix}norm_first", True))}
