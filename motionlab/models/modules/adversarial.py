@@ -33,7 +33,6 @@ The base does the rest under Lightning's manual optimisation:
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -41,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from motionlab.models.base_model import BaseModel
-from motionlab.models.modules.gesture import DISC_INPUTS, VelocityDiscriminator
+from motionlab.models.modules.gesture import DISC_INPUTS, eval_mode, VelocityDiscriminator
 from motionlab.options import add_list_option, bounded
 from motionlab.utils.errors import MotionlabError
 
@@ -135,18 +134,9 @@ class AdversarialModel(BaseModel):
         disc = {id(p) for p in self.discriminator.parameters()}
         return [p for p in self.trainable_parameters() if id(p) not in disc]
 
-    @contextlib.contextmanager
     def generator_eval(self):
         """Every module outside the discriminator in eval mode (BatchNorm uses its running statistics), restored after."""
-        disc = set(self.discriminator.modules())
-        changed = [m for m in self.modules() if m not in disc and m is not self and m.training]
-        for m in changed:
-            m.training = False
-        try:
-            yield
-        finally:
-            for m in changed:
-                m.training = True
+        return eval_mode(*[m for m in self.children() if m is not self.discriminator])
 
     # ---- what subclasses implement ----------------------------------------------------------
     def generate_fake(self, batch) -> torch.Tensor:
