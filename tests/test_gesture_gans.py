@@ -232,3 +232,17 @@ def test_mixstage_two_process_ddp_trains_and_ranks_agree(tmp_path, speakers_demo
     for k, v in ckpt["state_dict"].items():
         if k in ranks[0].files:
             np.testing.assert_allclose(v.numpy(), ranks[0][k], atol=1e-6, err_msg=k)
+
+
+def test_audio_time_halvings_option_chooses_the_encoders_time_resolution(capsys):
+    from motionlab.models.modules.gesture import audio_time_halvings
+
+    auto = gf.tiny_model("speech2gesture")
+    paper = gf.tiny_model("speech2gesture", "--audio_time_halvings", "3")
+    assert auto.audio_encoder.time_halvings == audio_time_halvings(gf.L, gf.L) == 0
+    assert paper.audio_encoder.time_halvings == 3
+    x = gf.batch()["inputs"]
+    assert paper.generate_window(x)[0].shape == auto.generate_window(x)[0].shape == (4, gf.L, gf.M_DIM)
+    with pytest.raises(MotionlabError, match="invalid command line"):
+        gf.tiny_model("speech2gesture", "--audio_time_halvings", "4")
+    assert "argument --audio_time_halvings: expected an integer in [-1, 3], got '4'" in capsys.readouterr().err

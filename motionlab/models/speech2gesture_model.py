@@ -35,6 +35,7 @@ class Speech2GestureModel(AdversarialModel):
         pos = bounded(int, 1, what="an integer")
         parser.add_argument("--hidden_channels", type=pos, default=256, help="channels of the audio features and the U-Net (the paper: 256)")
         parser.add_argument("--audio_channels", type=pos, default=64, help="width w of the 2-D audio encoder (blocks w, w, 2w, 2w, 4w, 4w, 4w; the paper: 64)")
+        parser.add_argument("--audio_time_halvings", type=bounded(int, -1, 3, what="an integer"), default=-1, help="time halvings in the 2-D audio encoder (the paper: 3, then resampled to the motion length; -1: as many as keep a frame per motion frame, which keeps a beat's phase and costs ~3x at paper size)")
         parser.add_argument("--unet_depth", type=bounded(int, 0, what="an integer"), default=5, help="halvings in the U-Net (the paper: 5, 64 -> 2 frames)")
         parser.add_argument("--decoder_channels", type=pos, default=256, help="channels of each pose decoder (generator)")
         parser.add_argument("--decoder_layers", type=pos, default=4, help="conv blocks of each pose decoder before its 1x1 output conv")
@@ -46,7 +47,7 @@ class Speech2GestureModel(AdversarialModel):
         super().__init__(opt, spec)
         o = self.opt
         self.out_length, self.out_dim = self._check_windows()
-        halvings = audio_time_halvings(int(self.spec.input_lengths[0]), self.out_length)
+        halvings = o.audio_time_halvings if getattr(o, "audio_time_halvings", -1) >= 0 else audio_time_halvings(int(self.spec.input_lengths[0]), self.out_length)
         self.audio_encoder = AudioEncoder2D(sum(self.input_dims), o.audio_channels, o.hidden_channels, time_halvings=halvings, norm=o.conv_norm)
         self.unet = UNet1D(o.hidden_channels, o.unet_depth, norm=o.conv_norm)
         self.build_decoder()
