@@ -27,6 +27,7 @@ from motionlab.models import find_model_using_name
 from motionlab.models.motion_autoencoder_model import MotionAutoencoderModel
 from motionlab.models.style_classifier_model import StyleClassifierModel
 from motionlab.training.experiment import Experiment
+from motionlab.utils.checkpoints import load_checkpoint
 from motionlab.utils.errors import MotionlabError
 
 DEFAULT_EXPERIMENTS_DIR = "training/experiments"
@@ -113,10 +114,7 @@ def _check_speakers(evaluated: DataFolder, known, ckpt_path, train_it: str) -> N
 
 
 def _global_step(ckpt_path: Path) -> int:
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError) as e:
-        raise MotionlabError(f"{ckpt_path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    ckpt = load_checkpoint(ckpt_path)
     return int(ckpt.get("global_step", 0)) if isinstance(ckpt, dict) else 0
 
 

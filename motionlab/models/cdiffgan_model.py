@@ -32,6 +32,7 @@ from torch import nn
 from motionlab.models.mixstage_model import MixStageModel
 from motionlab.models.modules.gesture import eval_mode
 from motionlab.options import add_bool_option, add_list_option, bounded
+from motionlab.utils.checkpoints import load_checkpoint
 from motionlab.utils.errors import MotionlabError
 
 #: Generator modules a later stage trains by default (the original: decoder, logits, cluster classifier,
@@ -150,12 +151,7 @@ class CdiffganModel(MixStageModel):
         if not path:
             return None
         if self._source is None:
-            try:
-                ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            except FileNotFoundError:
-                raise MotionlabError(f"--source_checkpoint {path}: not found (the previous stage's checkpoint)") from None
-            except Exception as e:  # a truncated or foreign file
-                raise MotionlabError(f"--source_checkpoint {path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+            ckpt = load_checkpoint(path, "--source_checkpoint (the previous stage's checkpoint)")
             theirs = list(((ckpt.get("hyper_parameters") or {}).get("opt") or {}).get("continual_styles") or [])
             if theirs != self.styles[: len(theirs)] or len(theirs) != len(self.styles) - 1:
                 raise MotionlabError(

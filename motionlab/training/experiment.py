@@ -15,6 +15,7 @@ import torch
 from motionlab.dataspec import DataSpec
 from motionlab.models import find_model_using_name
 from motionlab.training.options import load_experiment_options
+from motionlab.utils.checkpoints import load_checkpoint
 from motionlab.utils.errors import MotionlabError
 
 
@@ -66,10 +67,10 @@ class Experiment:
         """(model in eval mode on ``device``, options, checkpoint path)."""
         opt = self.options(overrides)
         path = self.checkpoint(checkpoint)
+        ckpt = load_checkpoint(path)
         try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
             hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
-        except (RuntimeError, KeyError, EOFError, OSError, TypeError) as e:
+        except (KeyError, TypeError) as e:
             raise MotionlabError(f"{path}: not a readable motionlab checkpoint ({type(e).__name__}: {e})") from None
         trained = hp.get("opt", {}).get("model")
         if trained != opt.model:

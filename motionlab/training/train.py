@@ -22,6 +22,7 @@ from motionlab.models import find_model_using_name
 from motionlab.options import save_options
 from motionlab.training.callbacks import RecordSampleIndices, SampleVideo
 from motionlab.training.options import parse_options
+from motionlab.utils.checkpoints import load_checkpoint
 from motionlab.utils.errors import MotionlabError
 
 log = logging.getLogger("motionlab")
@@ -72,7 +73,10 @@ def load_weights(model, path) -> None:
     path = Path(path)
     if not path.exists():
         raise MotionlabError(f"--pretrained_from {path}: checkpoint not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    ckpt = load_checkpoint(path, "--pretrained_from checkpoint")
+    if not isinstance(ckpt.get("state_dict"), dict):
+        raise MotionlabError(f"--pretrained_from {path}: no 'state_dict' in the checkpoint")
+    state = ckpt["state_dict"]
     own = model.state_dict()
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if mismatched:

@@ -1,0 +1,77 @@
+"""Files a user may receive from someone else load without executing code: a planted pickle is refused
+with a message, never unpickled (issue 13, "untrusted files"). The payload would create a marker file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from motionlab import cli
+from motionlab.datasets.demo_data import make_demo_data
+
+
+class Payload:
+    """Unpickling this creates ``path``: proof that code ran."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pickles")
+    data = make_demo_data(root / "data", n_sequences=6, seconds=4.0)
+    assert cli.main(["train", "--hparams_file", "demo", "--data_dir", str(data), "--experiments_dir", str(root / "exp"), "--experiment_name", "e",
+                     "--max_epochs", "1", "--limit_train_batches", "2", "--limit_val_batches", "1", "--no-progress_bar"]) == 0
+    return root, data
+
+
+def refused(capsys, argv, marker: Path, *words):
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code != 0 and not marker.exists(), err
+    assert "Traceback" not in err and all(w in err for w in words), err
+    return err
+
+
+def test_a_pickled_checkpoint_is_refused_by_generate_and_pretrained_from(trained, tmp_path, capsys):
+    root, data = trained
+    marker = tmp_path / "ran"
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": Payload(marker)}, bad)
+    seq = (data / "base_filenames_test.txt").read_text().split()[0]
+    refused(capsys, ["generate", "e", seq, "--experiments_dir", str(root / "exp"), "--checkpoint", str(bad), "--output_folder", str(tmp_path / "out")], marker, str(bad))
+    refused(capsys, ["train", "--hparams_file", "demo", "--data_dir", str(data), "--experiments_dir", str(tmp_path / "exp"), "--pretrained_from", str(bad),
+                     "--max_epochs", "1", "--no-progress_bar"], marker, str(bad))
+
+
+def test_pickled_arrays_in_a_data_folder_are_refused(trained, tmp_path, capsys):
+    root, data = trained
+    marker = tmp_path / "ran"
+    evil = np.array([Payload(marker)], dtype=object)
+    for target in ("feature", "scaler", "clusters"):
+        copy = tmp_path / target
+        shutil.copytree(data, copy)
+        if target == "feature":
+            path = copy / f"{(copy / 'base_filenames_train.txt').read_text().split()[0]}.demo_motion.npy"
+            np.save(path, evil, allow_pickle=True)
+        elif target == "scaler":
+            path = copy / "demo_motion.scaler.npz"
+            np.savez(path, mean=evil, scale=evil)
+        else:
+            path = copy / "demo_motion.pose_clusters_k4.npz"
+            np.savez(path, format=np.array("motionlab.pose_clusters"), centres=evil, settings=evil)
+        if target in ("feature", "clusters"):  # training opens every feature array and the stored pose clusters
+            argv = ["train", "--hparams_file", "demo", "--data_dir", str(copy), "--experiments_dir", str(tmp_path / f"exp_{target}"), "--max_epochs", "1",
+                    "--no-progress_bar", "--pose_clusters", "4"]
+        else:  # generation reads the scaler to write motion in the data's units
+            seq = (copy / "base_filenames_test.txt").read_text().split()[0]
+            argv = ["generate", "e", seq, "--experiments_dir", str(root / "exp"), "--data_dir", str(copy), "--output_folder", str(tmp_path / "out")]
+        refused(capsys, argv, marker, path.name)
