@@ -19,7 +19,6 @@ Options this command does not know are training options for every stage (e.g. ``
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path

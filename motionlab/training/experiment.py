@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
 from motionlab.dataspec import DataSpec
 from motionlab.models import find_model_using_name
