@@ -20,6 +20,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
 from motionlab.options import save_options
+from motionlab.training.experiment_lock import experiment_lock
 from motionlab.training.callbacks import RecordSampleIndices, SampleVideo
 from motionlab.training.options import parse_options
 from motionlab.utils.checkpoints import load_checkpoint
@@ -91,11 +92,15 @@ def train(opt) -> dict:
     exp = experiment_dir(opt)
     ckpt_dir = checkpoint_dir(exp)
     last = ckpt_dir / "last.ckpt"
+    with experiment_lock(exp):  # a second training of the same experiment is refused, naming the first
+        return _train_locked(opt, exp, ckpt_dir, last)
+
+
+def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
     if last.exists() and not (opt.resume or opt.overwrite):
         raise MotionlabError(f"experiment {exp} already has checkpoints: pass --resume to continue it, --overwrite to start again, or another --experiment_name")
     if opt.resume and not last.exists():
         raise MotionlabError(f"--resume: no {last} to continue from")
-
     train_set, val_set = build_datasets(opt)
     if len(train_set) == 0:
         raise MotionlabError(f"{opt.data_dir}: the train split has no windows (sequences shorter than the window?)")

@@ -1,5 +1,5 @@
-"""Files a user may receive from someone else load without executing code: a planted pickle is refused
-with a message, never unpickled (issue 13, "untrusted files"). The payload would create a marker file."""
+"""Untrusted files and concurrent runs (issue 13): a planted pickle is refused with a message and never
+unpickled (the payload would create a marker file); a second training of a busy experiment is refused."""
 
 from __future__ import annotations
 
@@ -75,3 +75,23 @@ def test_pickled_arrays_in_a_data_folder_are_refused(trained, tmp_path, capsys):
             seq = (copy / "base_filenames_test.txt").read_text().split()[0]
             argv = ["generate", "e", seq, "--experiments_dir", str(root / "exp"), "--data_dir", str(copy), "--output_folder", str(tmp_path / "out")]
         refused(capsys, argv, marker, path.name)
+
+
+def test_a_second_training_of_the_same_experiment_is_refused_naming_the_first(trained, tmp_path, capsys):
+    import os
+
+    from motionlab.training.experiment_lock import experiment_lock
+
+    root, data = trained
+    argv = ["train", "--hparams_file", "demo", "--data_dir", str(data), "--experiments_dir", str(tmp_path), "--experiment_name", "busy", "--max_epochs", "1", "--no-progress_bar"]
+    with experiment_lock(tmp_path / "busy"):  # another training holds it
+        assert cli.main(argv) != 0
+        err = capsys.readouterr().err
+        assert f"experiment {tmp_path / 'busy'} is being trained by another process {os.getpid()} on " in err and "Traceback" not in err
+        assert not (tmp_path / "busy" / "checkpoints").exists()
+    # released (as the OS does when the holder dies): the same command trains
+    assert cli.main(argv + ["--limit_train_batches", "1", "--limit_val_batches", "1"]) == 0
+    # a refused run leaves no empty experiment folder behind
+    with experiment_lock(tmp_path / "gone"):
+        pass
+    assert not (tmp_path / "gone").exists()
