@@ -95,3 +95,29 @@ def test_a_second_training_of_the_same_experiment_is_refused_naming_the_first(tr
     with experiment_lock(tmp_path / "gone"):
         pass
     assert not (tmp_path / "gone").exists()
+
+
+def test_ctrl_c_writes_last_checkpoint_and_says_how_to_resume(trained, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, data = trained
+    exp = tmp_path / "stop"
+    argv = [sys.executable, "-m", "motionlab.cli", "train", "--hparams_file", "demo", "--data_dir", str(data), "--experiments_dir", str(tmp_path),
+            "--experiment_name", "stop", "--max_epochs", "1000", "--no-progress_bar", "--limit_val_batches", "1"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    last = exp / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    first = torch.load(last, weights_only=True)["global_step"]
+    time.sleep(1.5)  # into the next epochs
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert "Traceback" not in err, err[-2000:]
+    assert "training interrupted at epoch" in err and "continue with the same command and --resume" in err, err[-1000:]
+    step = torch.load(last, weights_only=True)["global_step"]
+    assert step > first and f"step {step};" in err
+    assert not (exp / "checkpoints" / "last.ckpt.tmp").exists()

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 
 from motionlab.utils.io import write_text
+
+
+class SaveOnInterrupt(pl.Callback):
+    """Ctrl-C (SIGINT) writes ``last.ckpt`` at the step it stopped, so ``--resume`` loses nothing.
+
+    Only for an interrupt: after a real error the previous last.ckpt is the state worth keeping."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt) and not trainer.sanity_checking:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            trainer.save_checkpoint(tmp)
+            if trainer.is_global_zero:
+                tmp.replace(self.path)  # atomic: a second Ctrl-C mid-write leaves the previous last.ckpt
+                print(f"motionlab: training interrupted at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+                      f"{self.path} written: continue with the same command and --resume", file=sys.stderr, flush=True)
 
 
 class RecordSampleIndices(pl.Callback):

@@ -21,7 +21,7 @@ from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
 from motionlab.options import save_options
 from motionlab.training.experiment_lock import experiment_lock
-from motionlab.training.callbacks import RecordSampleIndices, SampleVideo
+from motionlab.training.callbacks import RecordSampleIndices, SampleVideo, SaveOnInterrupt
 from motionlab.training.options import parse_options
 from motionlab.utils.checkpoints import load_checkpoint
 from motionlab.utils.errors import MotionlabError
@@ -120,6 +120,7 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
         ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=opt.monitor, mode=opt.monitor_mode, save_top_k=1, enable_version_counter=False),
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False, **every),
         LearningRateMonitor(logging_interval="step"),
+        SaveOnInterrupt(last),
     ]
     if opt.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=opt.monitor, mode=opt.monitor_mode, patience=opt.early_stopping_patience))
