@@ -127,7 +127,11 @@ class DataFolder:
         f = self.split_file(name)
         if not f.exists():
             raise MotionlabError(f"{f}: split file missing (expected one sequence id per line; `motionlab prepare` writes it)")
-        return [s for s in (line.strip() for line in f.read_text().splitlines()) if s and not s.startswith("#")]
+        try:
+            text = f.read_text()
+        except UnicodeDecodeError as e:
+            raise MotionlabError(f"{f}: not a text file of sequence ids (UTF-8): {e}") from None
+        return [s for s in (line.strip() for line in text.splitlines()) if s and not s.startswith("#")]
 
     def splits(self) -> dict[str, list[str]]:
         """train/val/test -> sequence ids (every split file must exist)."""
@@ -198,6 +202,8 @@ class DataFolder:
             raise MotionlabError(f"{path}: not a numeric .npy array ({e})") from None
         if arr.ndim != 2:
             raise MotionlabError(f"{path}: expected a rank-2 array (frames x features), found shape {arr.shape}")
+        if arr.dtype.kind not in "fiub":
+            raise MotionlabError(f"{path}: expected a numeric array (frames x features), found dtype {arr.dtype}")
         if check_finite and arr.dtype.kind == "f":
             bad = ~np.isfinite(arr)
             if bad.any():

@@ -99,6 +99,9 @@ def coerce(action: argparse.Action, value, source: str):
             return action.type(value)
         if value is None:
             return None
+        kind = getattr(action.type, "__name__", "")  # int, float or bounded(int|float, ...)
+        if kind in ("int", "float") and isinstance(value, (bool, list, dict)):  # YAML true is not 1
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind == 'int' else 'a number'}, got {value!r}")
         if action.type is not None and not isinstance(value, (list, dict)):
             value = action.type(value if action.type is not str else str(value))
         if action.choices is not None and value not in action.choices:
@@ -140,7 +143,7 @@ def load_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as e:
-        raise MotionlabError(f"{path}: YAML does not parse: {e}") from None
+        raise MotionlabError(f"{path}: YAML does not parse: {' '.join(str(e).split())}") from None
     except OSError as e:
         raise MotionlabError(f"{path}: cannot read ({e.strerror})") from None
     if data is None:

@@ -60,17 +60,22 @@ class MultimodalDataset(BaseDataset):
             raise MotionlabError(f"--window_hop must be >= 1, got {opt.window_hop}")
 
         self.sequences = self.folder.split(split) if split is not None else []
+        if split == "train" and not self.sequences:
+            raise MotionlabError(f"{self.folder.split_file(split)}: lists no sequences (expected one sequence id per line)")
         names = list(dict.fromkeys(self.modalities))  # a modality may be both input and output
         self.speaker_names, self._speaker_labels = self._read_speakers()
         speaker_of = {s: self.speaker_names.index(str(self._speaker_labels[s])) for s in self.sequences} if self.speaker_names else {}
         dims: dict[str, int] = {}
+        first_of: dict[str, str] = {}  # the sequence that set a feature's width, named when another differs
         self.seq_ids, self.seq_lengths, self.seq_speakers = [], [], []
         starts, skipped = [], []
         for seq in self.sequences:
             arrays = {n: self.folder.open_feature(seq, n, opt.check_finite) for n in names}
             for n, a in arrays.items():
+                first_of.setdefault(n, seq)
                 if dims.setdefault(n, a.shape[1]) != a.shape[1]:
-                    raise MotionlabError(f"{self.folder.feature_path(seq, n)}: has {a.shape[1]} features, other sequences have {dims[n]}")
+                    raise MotionlabError(f"{self.folder.feature_path(seq, n)}: has {a.shape[1]} features, but "
+                                         f"{self.folder.feature_path(first_of[n], n)} has {dims[n]} (every sequence needs the same)")
             length = self._common_length(seq, arrays, opt.fix_lengths)
             seq_starts = window_starts(length, self.lengths, self.offsets, opt.window_hop)
             if len(seq_starts) == 0:

@@ -71,6 +71,8 @@ class Experiment:
             hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
         except (KeyError, TypeError) as e:
             raise MotionlabError(f"{path}: not a readable motionlab checkpoint ({type(e).__name__}: {e})") from None
+        if not isinstance(hp, dict) or not isinstance(hp.get("opt", {}), dict):
+            raise MotionlabError(f"{path}: not a readable motionlab checkpoint (hyper_parameters: expected a dict with 'opt' and 'spec', found {type(hp).__name__})")
         trained = hp.get("opt", {}).get("model")
         if trained != opt.model:
             raise MotionlabError(f"{path}: checkpoint is of model '{trained}' but {self.dir / 'hparams.yaml'} names model '{opt.model}'")
