@@ -69,5 +69,5 @@ def read_json(path: str | os.PathLike):
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise MotionlabError(f"{path}: file not found") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MotionlabError(f"{path}: not valid JSON ({e})") from None
