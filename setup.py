@@ -33,6 +33,7 @@ setup(
         "h5py>=3.8",
         "torchmetrics>=1.0",
         "scikit-learn>=1.2",
+        "torchdata>=0.8",  # StatefulDataLoader: --resume continues mid-epoch at the next batch
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.100"],
