@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import tokenize
+import zipfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -22,6 +24,9 @@ import numpy as np
 
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json, save_npy, save_npz, write_json, write_text
+
+# What np.load raises on a damaged .npy/.npz header or body (found by tests/test_fuzz_parsers.py).
+NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, KeyError, zipfile.BadZipFile, tokenize.TokenError)
 
 SPLITS = ("train", "val", "test")
 META_KEYS = ("feature", "fps", "dims", "columns", "settings", "kind")
@@ -198,7 +203,7 @@ class DataFolder:
             raise MotionlabError(f"{path}: missing: sequence '{seq}' is listed in a split but has no '{feature}' feature file")
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
+        except NPY_ERRORS as e:
             raise MotionlabError(f"{path}: not a numeric .npy array ({e})") from None
         if arr.ndim != 2:
             raise MotionlabError(f"{path}: expected a rank-2 array (frames x features), found shape {arr.shape}")
@@ -400,7 +405,7 @@ class DataFolder:
                 return dict(zip((str(s) for s in z["sequences"]), (str(c) for c in z["checksums"])))
         except FileNotFoundError:
             return None
-        except (ValueError, OSError) as e:
+        except NPY_ERRORS as e:
             raise MotionlabError(f"{path}: not a motionlab scaler (expected an .npz with 'mean', 'scale' and a fit record): {e}") from None
 
     def _scalable_sequences(self, feature: str) -> list[str]:
@@ -422,8 +427,11 @@ class DataFolder:
         record = self.scaler_record(feature)
         if record is None:
             return "stale: it records no arrays it was applied to (written by an older motionlab)"
-        with np.load(self.scaler_path(feature), allow_pickle=False) as z:
-            reason = str(z["stale"]) if "stale" in z.files else ""
+        try:
+            with np.load(self.scaler_path(feature), allow_pickle=False) as z:
+                reason = str(z["stale"]) if "stale" in z.files else ""
+        except NPY_ERRORS as e:
+            raise MotionlabError(f"{self.scaler_path(feature)}: not a motionlab scaler: {e}") from None
         if reason:
             return f"stale: {reason}"
         unscaled = [q for q in self._scalable_sequences(feature) if q not in record]
@@ -431,7 +439,7 @@ class DataFolder:
             return f"stale: it was never applied to {', '.join(self.feature_path(q, feature).name for q in unscaled[:3])}"
         for seq, checksum in record.items():
             path = self.feature_path(seq, feature)
-            if path.exists() and array_checksum(np.load(path, mmap_mode="r", allow_pickle=False)) != checksum:
+            if path.exists() and array_checksum(self.open_feature(seq, feature, check_finite=False)) != checksum:
                 return f"stale: {path.name} changed after it was scaled"
         return "current"
 

@@ -97,8 +97,10 @@ def coerce(action: argparse.Action, value, source: str):
             return parse_bool(value)
         if isinstance(action.type, ListType):
             return action.type(value)
-        if value is None:
-            return None
+        if value is None:  # an empty YAML value: only for options that may be unset
+            if action.default is None:
+                return None
+            raise argparse.ArgumentTypeError(f"expected a value (default {action.default!r}), got null")
         kind = getattr(action.type, "__name__", "")  # int, float or bounded(int|float, ...)
         if kind in ("int", "float") and isinstance(value, (bool, list, dict)):  # YAML true is not 1
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind == 'int' else 'a number'}, got {value!r}")

@@ -78,12 +78,13 @@ def find_class(kind: Kind, name: str):
     """Return the class registered under ``name`` or raise a MotionlabError listing the known names."""
     base = kind.base()
     key = _class_key(name, kind.suffix)
+    module = None
     try:
-        module = importlib.import_module(f"{kind.package}.{name}_{kind.suffix}")
+        if name.isidentifier():  # '0.5' or 'a/b' would import another package's path
+            module = importlib.import_module(f"{kind.package}.{name}_{kind.suffix}")
     except ModuleNotFoundError as e:
         if e.name != f"{kind.package}.{name}_{kind.suffix}":
             raise
-        module = None
     if module is not None:
         cls = _matching_class(module, key, base)
         if cls is not None:

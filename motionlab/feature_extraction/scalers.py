@@ -13,6 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
+from motionlab.datafolder import NPY_ERRORS
 from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import save_npz
 
@@ -55,5 +56,5 @@ class StandardScaler:
                 return cls(z["mean"].astype(np.float32), z["scale"].astype(np.float32))
         except FileNotFoundError:
             raise MotionlabError(f"{path}: scaler file not found") from None
-        except (KeyError, ValueError, OSError) as e:
+        except NPY_ERRORS as e:
             raise MotionlabError(f"{path}: not a motionlab scaler (expected an .npz with 'mean' and 'scale'): {e}") from None
