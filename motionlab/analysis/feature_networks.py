@@ -25,6 +25,7 @@ import torch
 from motionlab.datafolder import DataFolder
 from motionlab.models import find_model_using_name
 from motionlab.models.motion_autoencoder_model import MotionAutoencoderModel
+from motionlab.models.pose2pose_vae_model import Pose2PoseVaeModel
 from motionlab.models.style_classifier_model import StyleClassifierModel
 from motionlab.training.experiment import Experiment
 from motionlab.utils.checkpoints import load_checkpoint
@@ -43,6 +44,7 @@ class NetworkKind:
 
 KINDS = {
     "autoencoder": NetworkKind(MotionAutoencoderModel, "motion_autoencoder", "analysis/fgd_autoencoder", "motion autoencoder (FGD)"),
+    "pose2pose_vae": NetworkKind(Pose2PoseVaeModel, "pose2pose_vae", "gesture/pose2pose_vae", "pose2pose VAE (FTD)"),
     "style_classifier": NetworkKind(StyleClassifierModel, "style_classifier", "analysis/style_classifier", "style classifier"),
 }
 ALIASES = {"motion_autoencoder": "autoencoder"}
