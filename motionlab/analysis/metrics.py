@@ -814,3 +814,55 @@ class NLL(_MotionMetric):
         if float(self.weight) <= 0:
             raise self._fail("compute() needs update() with a positive total weight")
         return self.total / self.weight
+
+
+# ----------------------------------------------------------------------------------------------
+# Lip sync (SDT)
+# ----------------------------------------------------------------------------------------------
+
+# OpenPose's 137-point layout of the SDT importer: body 0-24, face 25-94 (70 points), hands 95-136.
+# Inner lips are face points 60-67: upper 61, 62, 63 face lower 67, 66, 65.
+SDT_INNER_LIP_PAIRS = ((25 + 61, 25 + 67), (25 + 62, 25 + 66), (25 + 63, 25 + 65))
+
+
+class LipSyncError(_MotionMetric):
+    """Mean |opening_pred − opening_gt| / max_t opening_gt over frames (unitless; SDT's lip-sync error).
+
+    The mouth opening of a frame is the mean distance between paired inner upper/lower lip points
+    (``pairs``: joint-index pairs, default :data:`SDT_INNER_LIP_PAIRS`). Each clip's error is
+    normalised by that clip's largest ground-truth opening, so speakers at different image scales
+    weigh alike; ``update`` takes one clip's positions (T, J, D) or a batch (B, T, J, D) of clips.
+    """
+
+    higher_is_better = False
+
+    def __init__(self, pairs=SDT_INNER_LIP_PAIRS, **kwargs):
+        super().__init__(**kwargs)
+        p = np.asarray(pairs, dtype=np.int64)
+        if p.ndim != 2 or p.shape[1] != 2 or len(p) == 0:
+            raise MotionlabError(f"LipSyncError: pairs must be a non-empty list of (upper, lower) joint-index pairs, got {pairs!r}")
+        self.pairs = torch.from_numpy(p)
+        self.add_state("total", torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
+
+    def opening(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, J, D) positions -> (B, T) mouth openings."""
+        if int(self.pairs.max()) >= x.shape[-2]:
+            raise self._fail(f"lip pairs name joint {int(self.pairs.max())} but the positions have {x.shape[-2]} joints (no inner-lip points)")
+        a, b = self.pairs[:, 0].to(x.device), self.pairs[:, 1].to(x.device)
+        return torch.linalg.vector_norm(x[..., a, :] - x[..., b, :], dim=-1).mean(-1)
+
+    def update(self, pred, target) -> None:
+        p, t = self._pair(pred, target)
+        p, t = self._positions(p, "pred"), self._positions(t, "target")
+        op, ot = self.opening(p), self.opening(t)
+        peak = ot.amax(dim=1, keepdim=True)
+        if bool((peak <= 0).any()):
+            raise self._fail("a ground-truth clip never opens its mouth (max opening 0): the error cannot be normalised")
+        err = (op - ot).abs() / peak
+        self.total += err.sum()
+        self.count += err.numel()
+
+    def compute(self) -> torch.Tensor:
+        self._require(self.count)
+        return self.total / self.count
