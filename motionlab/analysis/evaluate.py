@@ -48,6 +48,7 @@ def evaluate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output_folder", default="inference/evaluation")
     p.add_argument("--baselines", type=ListType(str), default=list(bl.BASELINES), help=f"comma-separated, of {', '.join(bl.BASELINES)}")
     p.add_argument("--fgd_model", default=None, help="experiment of a trained motion_autoencoder (./script_train.sh analysis/fgd_autoencoder) for FGD")
+    p.add_argument("--ftd_model", default=None, help="experiment of a trained pose2pose_vae (./script_train.sh gesture/pose2pose_vae) for FTD (Fréchet distance of its μ; SDT)")
     p.add_argument("--style_model", default=None, help="experiment of a trained style_classifier for style accuracy/F1/IS")
     p.add_argument("--style_transfer", action="store_true", help="also generate every sequence in every other style of the model and score the style classifier against the target style (needs --style_model)")
     p.add_argument("--style_space", choices=["pca", "tsne"], default="pca", help="projection of the style-space plot (models with style_codes)")
@@ -138,7 +139,7 @@ def run(args) -> list[Path]:
         raise MotionlabError("--style_transfer scores the transferred motion with a style classifier: name one with --style_model (train it: ./script_train.sh analysis/style_classifier --data_dir ...)")
     if args.style_transfer and args.generated_dir:
         raise MotionlabError("--style_transfer generates the transfers with the experiment's model; it cannot be combined with --generated_dir")
-    scorer = Scorer(folder, feature, exp=exp, fgd_model=args.fgd_model, style_model=args.style_model, experiments_dir=args.experiments_dir, window=args.window or None, motion_beats=args.motion_beats)
+    scorer = Scorer(folder, feature, exp=exp, fgd_model=args.fgd_model, ftd_model=args.ftd_model, style_model=args.style_model, experiments_dir=args.experiments_dir, window=args.window or None, motion_beats=args.motion_beats)
 
     inputs, truth = {}, {}
     for q in seqs:

@@ -22,6 +22,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "fid_pose": ("lower", "Fréchet distance of per-frame poses"),
     "fid_pose_normalised": ("lower", "Fréchet distance of z-normalised poses (Mix-StAGE FID)"),
     "fgd": ("lower", "Fréchet gesture distance (autoencoder latents)"),
+    "ftd": ("lower", "Fréchet template distance (pose2pose VAE μ, SDT)"),
     "fid_kinetic": ("lower", "Fréchet distance of kinetic features"),
     "speed_w1": ("lower", "Wasserstein-1 of speed histograms (units/s)"),
     "acceleration_w1": ("lower", "Wasserstein-1 of acceleration histograms (units/s²)"),

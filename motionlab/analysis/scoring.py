@@ -36,7 +36,7 @@ def _value(metric) -> float | None:
 
 
 class Scorer:
-    def __init__(self, folder: DataFolder, feature: str, *, exp=None, fgd_model=None, style_model=None, experiments_dir="training/experiments", window: int | None = None, max_cluster_frames: int = 20000, motion_beats: str = "minima"):
+    def __init__(self, folder: DataFolder, feature: str, *, exp=None, fgd_model=None, style_model=None, experiments_dir="training/experiments", ftd_model=None, window: int | None = None, max_cluster_frames: int = 20000, motion_beats: str = "minima"):
         self.folder, self.feature = folder, feature
         if motion_beats not in ("minima", "maxima"):
             raise MotionlabError(f"--motion_beats: 'minima' (dance) or 'maxima' (co-speech gesture), got {motion_beats!r}")
@@ -60,6 +60,11 @@ class Scorer:
             self.fgd_net = load_feature_network(fgd_model, kind="motion_autoencoder", feature=feature, data_dir=folder.path, experiments_dir=experiments_dir)
         else:
             self.notes.append(f"FGD not computed: name a trained autoencoder with --fgd_model (train one: ./script_train.sh analysis/fgd_autoencoder --data_dir {folder.path} --input_modalities {feature} --output_modalities {feature})")
+        self.ftd_net = None
+        if ftd_model:  # SDT's FTD: the FGD computation on a pose2pose VAE's μ (untrained/other-data VAEs refused by the loader)
+            from motionlab.analysis.feature_networks import load_feature_network
+
+            self.ftd_net = load_feature_network(ftd_model, kind="pose2pose_vae", feature=feature, data_dir=folder.path, experiments_dir=experiments_dir)
         if style_model:
             from motionlab.analysis.feature_networks import load_feature_network
 
@@ -157,6 +162,7 @@ class Scorer:
         beat_music, beat_motion, bc = alignment.BeatAlignment("music"), alignment.BeatAlignment("motion"), alignment.BeatConsistency()
         pfc = physical.FootContact(fps, self.feet, self.up_axis) if self.feet is not None else None
         fgd = M.FrechetDistance() if self.fgd_net is not None else None
+        ftd = M.FrechetDistance() if self.ftd_net is not None else None
         sample_div = M.SampleDiversity(window=self.window) if any(a.ndim == 3 and a.shape[0] > 1 for a in arrays.values()) else None
         speeds, gt_speeds = [], []
         has_audio = False
@@ -169,6 +175,10 @@ class Scorer:
                 from motionlab.analysis.feature_networks import embed_windows
 
                 fgd.update(embed_windows(self.fgd_net, gs, skip_short=True), embed_windows(self.fgd_net, ts, skip_short=True))
+            if ftd is not None:
+                from motionlab.analysis.feature_networks import embed_windows
+
+                ftd.update(embed_windows(self.ftd_net, gs, skip_short=True), embed_windows(self.ftd_net, ts, skip_short=True))
             if not self.drawable:
                 continue
             pg, pt = self.system_positions(name, q, g), self.system_positions("ground_truth", q, t)
@@ -202,6 +212,8 @@ class Scorer:
         out = {k: _value(m) for k, m in feat.items()}
         if fgd is not None:
             out["fgd"] = _value(fgd)
+        if ftd is not None:
+            out["ftd"] = _value(ftd)
         if self.drawable:
             jerk = pos.pop("jerk").compute()
             out.update({k: _value(m) for k, m in pos.items()})
