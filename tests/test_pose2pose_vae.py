@@ -91,3 +91,20 @@ def test_loader_refuses_untrained_and_wrong_kind(vae, small_demo, tmp_path):
         load_feature_network("vae0", kind="pose2pose_vae", feature=MOTION, experiments_dir=tmp_path)
     with pytest.raises(MotionlabError, match="trained on feature 'demo_motion'.*'other' is being evaluated"):
         load_feature_network("vae", kind="pose2pose_vae", feature="other", experiments_dir=exp_dir)
+
+
+def test_scorer_reports_ftd_zero_for_ground_truth_and_positive_for_noise(vae, small_demo):
+    from motionlab.analysis.scoring import Scorer
+
+    exp_dir, _, _ = vae
+    df = DataFolder(small_demo)
+    scorer = Scorer(df, MOTION, ftd_model="vae", experiments_dir=exp_dir, window=32)
+    seqs = df.split("test") + df.split("val")
+    truth = {q: np.array(df.open_feature(q, MOTION)) for q in seqs}
+    same = scorer.score("gt", truth, truth)
+    rng = np.random.default_rng(0)
+    noisy = scorer.score("noisy", {q: t + rng.standard_normal(t.shape) for q, t in truth.items()}, truth)
+    assert same["ftd"] == pytest.approx(0.0, abs=1e-6)
+    assert noisy["ftd"] > 0.1, noisy["ftd"]
+    with pytest.raises(MotionlabError, match="its model is 'motion_autoencoder'|does not exist"):
+        Scorer(df, MOTION, ftd_model="nope", experiments_dir=exp_dir)
