@@ -224,7 +224,7 @@ class MultimodalDataset(BaseDataset):
             self._arrays = {}
         key = (k, name)
         if key not in self._arrays:
-            self._arrays[key] = np.load(self.folder.feature_path(self.seq_ids[k], name), mmap_mode="r")
+            self._arrays[key] = np.load(self.folder.feature_path(self.seq_ids[k], name), mmap_mode="r", allow_pickle=False)
         return self._arrays[key]
 
     def window(self, index: int) -> tuple[int, int]:

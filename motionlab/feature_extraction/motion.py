@@ -505,6 +505,8 @@ class MotionPipeline:
             raise MotionlabError(f"{npath}: arrays of pipeline {jpath.name} not found") from None
         except KeyError as e:
             raise MotionlabError(f"{npath}: missing array {e}") from None
+        except (ValueError, OSError) as e:  # e.g. an object (pickled) member: never unpickled
+            raise MotionlabError(f"{npath}: arrays of pipeline {jpath.name} not readable as numeric arrays ({e})") from None
         self = cls(**meta["settings"])
         self.skeleton = Skeleton.from_dict(meta["skeleton"])
         self.frame_time = float(meta["frame_time"])

@@ -102,13 +102,16 @@ def _read_clip(path: Path, audio_sr: int, n_points: int) -> tuple[np.ndarray, np
         for key in ("pose", "audio"):
             if key not in z.files:
                 raise MotionlabError(f"{path}: missing key '{key}' (expected 'pose' (T, 3, {n_points}) and 'audio'; found {z.files})")
-        pose = z["pose"]
-        audio = z["audio"]
-        sr = audio_sr
-        for k in SR_KEYS:
-            if k in z.files:
-                sr = int(np.asarray(z[k]).reshape(-1)[0])
-                break
+        try:
+            pose = z["pose"]
+            audio = z["audio"]
+            sr = audio_sr
+            for k in SR_KEYS:
+                if k in z.files:
+                    sr = int(np.asarray(z[k]).reshape(-1)[0])
+                    break
+        except (ValueError, OSError, zipfile.BadZipFile) as e:  # e.g. an object (pickled) member: never unpickled
+            raise MotionlabError(f"{path}: cannot read as numeric arrays ({e})") from None
     if pose.ndim != 3 or pose.shape[1] != 3 or pose.shape[2] != n_points or pose.shape[0] == 0 or pose.dtype.kind not in "fiu":
         raise MotionlabError(f"{path}: 'pose' expected shape (T, 3, {n_points}) (x, y, confidence per point), found {pose.shape} {pose.dtype}")
     if audio.dtype.kind not in "fiu" or audio.ndim not in (1, 2) or audio.size == 0:
