@@ -3,12 +3,100 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from motionlab.utils.io import write_text
+from motionlab.utils.io import atomic_path, write_text
+
+#: Test-only hooks (tests/test_exact_resume.py): SIGKILL this process right after training step k, or
+#: half-way through writing the checkpoint of step k. A real kill at a known step, not a simulated one.
+KILL_AT_STEP_ENV = "MOTIONLAB_TEST_KILL_AT_STEP"
+KILL_IN_CHECKPOINT_ENV = "MOTIONLAB_TEST_KILL_IN_CHECKPOINT_AT_STEP"
+
+
+def _env_step(name: str) -> int | None:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go to a temporary file renamed onto the target: a kill or a full disk mid-write
+    leaves the previous good ``last.ckpt`` (Lightning's writer opens the target itself)."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        kill_step = _env_step(KILL_IN_CHECKPOINT_ENV)
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            if kill_step is not None and checkpoint.get("global_step") == kill_step:
+                with open(tmp, "r+b") as f:  # leave a truncated temporary file, as a kill during the write would
+                    f.truncate(os.path.getsize(tmp) // 2)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAtStepForTests(pl.Callback):
+    """Test-only: SIGKILL the process after training step ``MOTIONLAB_TEST_KILL_AT_STEP`` (after any checkpoint of that step)."""
+
+    def __init__(self, step: int):
+        self.step = int(step)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RandomStateCheckpoint(pl.Callback):
+    """Store the python, numpy and torch random states in each checkpoint and restore them on ``--resume``,
+    so dropout, noise and any random draw after the resume are those the uninterrupted run made
+    (Lightning saves the loop and the dataloader's position, not the random generators)."""
+
+    def state_dict(self):
+        return {
+            "python": _to_tensorable(random.getstate()),
+            "numpy": _numpy_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def __init__(self):
+        self.loaded = None
+
+    def load_state_dict(self, state):
+        # Applied when the first resumed batch is in hand: the sanity-check validation and creating the
+        # resumed epoch's loader iterator (which draws seeds, as it did at the epoch's real start) come before.
+        self.loaded = state
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.loaded is not None:
+            self.apply(self.loaded)
+            self.loaded = None
+
+    @staticmethod
+    def apply(state):
+        version, internal, gauss = state["python"]
+        random.setstate((int(version), tuple(int(v) for v in internal), gauss))
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached)))
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _to_tensorable(state):
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _numpy_state():
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
 
 
 class SaveOnInterrupt(pl.Callback):

@@ -21,7 +21,18 @@ from motionlab.datasets import find_dataset_using_name
 from motionlab.models import find_model_using_name
 from motionlab.options import save_options
 from motionlab.training.experiment_lock import experiment_lock
-from motionlab.training.callbacks import RecordSampleIndices, SampleVideo, SaveOnInterrupt
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+from motionlab.training.callbacks import (
+    KILL_AT_STEP_ENV,
+    AtomicCheckpointIO,
+    KillAtStepForTests,
+    RandomStateCheckpoint,
+    RecordSampleIndices,
+    SampleVideo,
+    SaveOnInterrupt,
+    _env_step,
+)
 from motionlab.training.options import parse_options
 from motionlab.utils.checkpoints import load_checkpoint
 from motionlab.utils.errors import MotionlabError
@@ -110,7 +121,9 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
 
     loader_args = dict(num_workers=opt.num_workers, persistent_workers=opt.num_workers > 0, pin_memory=torch.cuda.is_available())
     sampler = train_set.train_sampler(opt.seed) if hasattr(train_set, "train_sampler") else None  # e.g. --balance_speakers
-    train_loader = torch.utils.data.DataLoader(train_set, batch_size=opt.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) > opt.batch_size, **loader_args)
+    # Stateful: Lightning saves the loader's position (sampler and workers) in checkpoints, so --resume
+    # continues an epoch at the batch after the last checkpoint instead of restarting the epoch's order.
+    train_loader = StatefulDataLoader(train_set, batch_size=opt.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) > opt.batch_size, **loader_args)
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=opt.val_batch_size or opt.batch_size, shuffle=False, **loader_args)
 
     # last.ckpt has its own callback (no monitor: overwritten at every save): Lightning's save_last only
@@ -121,7 +134,10 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
         ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False, **every),
         LearningRateMonitor(logging_interval="step"),
         SaveOnInterrupt(last),
+        RandomStateCheckpoint(),
     ]
+    if (kill_step := _env_step(KILL_AT_STEP_ENV)) is not None:
+        callbacks.append(KillAtStepForTests(kill_step))  # test-only (tests/test_exact_resume.py)
     if opt.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=opt.monitor, mode=opt.monitor_mode, patience=opt.early_stopping_patience))
     if opt.log_sample_indices:
@@ -133,6 +149,7 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
         default_root_dir=exp,
         logger=TensorBoardLogger(save_dir=opt.experiments_dir, name=opt.experiment_name, version="tb", default_hp_metric=False),
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
         accelerator=opt.accelerator,
         devices=_devices(opt.devices),
         num_nodes=opt.num_nodes,
@@ -155,12 +172,25 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
     trainer = pl.Trainer(**model.adjust_trainer_arguments(trainer_args))
     if trainer.is_global_zero:
         save_options(opt, exp / "hparams.yaml")
+    if opt.resume:
+        restore_loader_position(train_loader, last)
     trainer.fit(model, train_loader, val_loader, ckpt_path=str(last) if opt.resume else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     reason = stop_reason(trainer, opt)
     if trainer.is_global_zero:
         log.info("motionlab: training stopped: %s", reason)
     return {"experiment_dir": str(exp), "global_step": trainer.global_step, "metrics": metrics, "best_checkpoint": callbacks[0].best_model_path, "stop_reason": reason}
+
+
+def restore_loader_position(loader: StatefulDataLoader, path: Path) -> None:
+    """Put the train loader where the checkpoint left it (the sampler's permutation and how far it got).
+
+    Lightning saves the loader's state but, resuming from a checkpoint written mid-epoch, does not load
+    it (its loops are not "restarting" then), so the epoch's order would start again from its beginning."""
+    ckpt = load_checkpoint(path, "--resume checkpoint")
+    states = ckpt.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader") or []
+    if len(states) == 1:
+        loader.load_state_dict(states[0])
 
 
 def stop_reason(trainer: pl.Trainer, opt) -> str:

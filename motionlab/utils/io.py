@@ -6,6 +6,7 @@ An interrupted run therefore never leaves a half-written array, JSON, BVH or tex
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -22,17 +23,29 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     ``suffix`` keeps the extension for writers that insist on one (``np.save`` appends ``.npy``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp)
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in _DISK_ERRORS:
+            from motionlab.utils.errors import MotionlabError
+
+            kept = "the previous file is kept" if path.exists() else "nothing was written"
+            raise MotionlabError(f"{path}: could not write: {os.strerror(e.errno).lower()} ({kept})") from None
+        raise
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+#: Errors of the output place rather than of the program: a full disk, no permission, a read-only file system, a quota.
+_DISK_ERRORS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT}
 
 
 def _umask() -> int:
