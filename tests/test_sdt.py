@@ -92,3 +92,33 @@ def test_vae_source_refuses_a_missing_or_mismatched_vae(small_demo, tmp_path):
     codes = model.batch_templates(batch)
     torch.testing.assert_close(codes, model.template_vae().encode(batch["outputs"][0]))
     assert not any(n.startswith("_vae") for n in model.state_dict())
+
+
+# ------------------------------------------------------------------------------ two gesture modes
+
+
+def window_batches(dataset, ids):
+    items = [dataset[i] for i in ids]
+    return {"inputs": [torch.stack([torch.as_tensor(it["inputs"][0]) for it in items])],
+            "outputs": [torch.stack([torch.as_tensor(it["outputs"][0]) for it in items])],
+            "window_id": torch.tensor([it["window_id"] for it in items])}
+
+
+def test_templates_reproduce_the_mode_a_template_free_model_averages(tmp_path):
+    """Same audio, two mirrored motions: with its template SDT reproduces the mode, without it lands between them."""
+    from motionlab.datasets.demo_template_data import make_template_demo_data
+    from motionlab.training.experiment import Experiment
+
+    data = make_template_demo_data(tmp_path / "data", pairs=6, seconds=4.0)
+    exp = tmp_path / "exp"
+    torch.manual_seed(0)
+    train(options(data, exp, "bp", "--max_epochs", "60", "--template_lr", "0.1"))
+    model, opt, _ = Experiment("bp", exp).load_model(Experiment("bp", exp).dir / "checkpoints" / "last.ckpt")
+    train_set, _ = build_datasets(opt)
+    b = window_batches(train_set, range(len(train_set)))
+    y = b["outputs"][0]
+    with torch.no_grad():
+        own = float((model.generate_window(b["inputs"], template=model.templates(b["window_id"]))[0] - y).abs().mean())
+        none = float((model.generate_window(b["inputs"])[0] - y).abs().mean())
+    average = float(y.abs().mean())  # the modes are mirror images: their average is the (scaled) rest pose 0
+    assert own < 0.3 < 0.7 < none and none == pytest.approx(average, rel=0.2), (own, none, average)
