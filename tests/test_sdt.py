@@ -122,3 +122,29 @@ def test_templates_reproduce_the_mode_a_template_free_model_averages(tmp_path):
         none = float((model.generate_window(b["inputs"])[0] - y).abs().mean())
     average = float(y.abs().mean())  # the modes are mirror images: their average is the (scaled) rest pose 0
     assert own < 0.3 < 0.7 < none and none == pytest.approx(average, rel=0.2), (own, none, average)
+
+
+def test_generation_templates_index_interpolation_and_refusals(small_demo, tmp_path):
+    opt = options(small_demo, tmp_path, "bp")
+    train_set, _ = build_datasets(opt)
+    torch.manual_seed(0)
+    model = SdtModel(opt, train_set.data_spec()).eval()
+    n = model.templates.num_embeddings
+    w = model.templates.weight.detach()
+    torch.testing.assert_close(model.template_code("index:5", 2), w[5].expand(2, -1))
+    torch.testing.assert_close(model.template_code("index:1,4,0.25", 1)[0], 0.75 * w[1] + 0.25 * w[4])
+    assert model.template_code("zero", 3).abs().sum() == 0
+    with pytest.raises(MotionlabError, match=f"--template index:{n}: index {n} is beyond the {n} training windows \\(0..{n - 1}\\)"):
+        model.template_code(f"index:{n}", 1)
+    with pytest.raises(MotionlabError, match="expected index:N or index:N,M,alpha"):
+        model.template_code("index:1,2", 1)
+    audio = torch.as_tensor(np.concatenate([train_set[0]["inputs"][0]] * 3))  # 96 frames: several windows
+    inputs = {"demo_audio": audio}
+    a = model.generate(inputs, template="index:5")["demo_motion"]
+    b = model.generate(inputs, template="index:5", template_per="window")["demo_motion"]
+    torch.testing.assert_close(a, b)  # a fixed index is the same code in every window
+    torch.manual_seed(1)
+    s = model.generate(inputs, template="normal")["demo_motion"]
+    torch.manual_seed(1)
+    p = model.generate(inputs, template="normal", template_per="window")["demo_motion"]
+    assert s.shape == p.shape == a.shape and not torch.allclose(s, p)

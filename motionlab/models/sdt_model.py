@@ -118,9 +118,61 @@ class SdtModel(Speech2GestureModel):
         with torch.no_grad():
             return vae.encode(self.real_motion(batch))
 
+    # ---- generation -------------------------------------------------------------------------
+    @classmethod
+    def modify_generation_options(cls, parser):
+        super().modify_generation_options(parser)
+        parser.add_argument("--template", default="zero", help="zero (the prior's mean), normal (a N(0, I) draw), random (SDT-BP: a random training window's code; SDT-VAE: as normal), index:N (SDT-BP: training window N's code) or index:N,M,alpha ((1-alpha) code N + alpha code M)")
+        parser.add_argument("--template_per", default="sequence", choices=["window", "sequence"], help="draw a template per generated window, or hold one for the whole sequence")
+        return parser
+
+    def template_code(self, spec: str, batch: int) -> torch.Tensor:
+        """(batch, dim) codes for a ``--template`` value."""
+        spec = str(spec)
+        if spec == "zero":
+            return torch.zeros(batch, self.template_dim)
+        if spec == "normal" or (spec == "random" and self.templates is None):
+            return torch.randn(batch, self.template_dim)
+        if spec == "random":
+            return self.templates.weight.detach().cpu()[torch.randint(self.templates.num_embeddings, (batch,))]
+        if spec.startswith("index:"):
+            if self.templates is None:
+                raise MotionlabError(f"--template {spec}: SDT-VAE keeps no per-window codes (use zero, normal or random)")
+            parts = spec[len("index:"):].split(",")
+            try:
+                if len(parts) == 1:
+                    ids, alpha = [int(parts[0])], 0.0
+                elif len(parts) == 3:
+                    ids, alpha = [int(parts[0]), int(parts[1])], float(parts[2])
+                else:
+                    raise ValueError
+            except ValueError:
+                raise MotionlabError(f"--template {spec}: expected index:N or index:N,M,alpha (integers N, M; a number alpha)") from None
+            n = self.templates.num_embeddings
+            bad = [i for i in ids if not 0 <= i < n]
+            if bad:
+                raise MotionlabError(f"--template {spec}: index {bad[0]} is beyond the {n} training windows (0..{n - 1})")
+            codes = self.templates.weight.detach().cpu()[ids]
+            code = codes[0] if len(ids) == 1 else (1 - alpha) * codes[0] + alpha * codes[1]
+            return code.expand(batch, -1).clone()
+        raise MotionlabError(f"--template {spec!r}: expected zero, normal, random, index:N or index:N,M,alpha")
+
+    def generate(self, inputs, seed=None, *, num_samples: int = 1, progress: bool = False, template="zero", template_per="sequence", **options):
+        """Whole sequences with a template per ``--template`` / ``--template_per`` (one per sample)."""
+        if template_per not in ("window", "sequence"):
+            raise MotionlabError(f"--template_per: expected window or sequence, got {template_per!r}")
+        held = self.template_code(template, num_samples)
+        self._generation_template = (lambda: self.template_code(template, num_samples)) if template_per == "window" else (lambda: held)
+        try:
+            return super().generate(inputs, seed, num_samples=num_samples, progress=progress, **options)
+        finally:
+            self._generation_template = None
+
     def generate_window(self, window_inputs, speaker=None, template=None, **cond):
-        """Audio windows (+ (B, dim) templates; default the prior's mean, zeros) -> [(B, L_out, D)]."""
+        """Audio windows (+ (B, dim) templates; default: ``generate``'s choice, else the prior's mean, zeros) -> [(B, L_out, D)]."""
         h = self.unet(self.audio_features(window_inputs))
+        if template is None and getattr(self, "_generation_template", None) is not None:
+            template = self._generation_template()
         t = h.new_zeros(h.shape[0], self.template_dim) if template is None else self.check_template(template, h.shape[0]).to(h)
         h = torch.cat([h, t[:, :, None].expand(-1, -1, h.shape[2])], dim=1)
         return [self.decoder(h).transpose(1, 2)]
