@@ -498,3 +498,40 @@ def load_openpose_folder(
     idx = np.concatenate([np.arange(offsets[p], offsets[p] + OPENPOSE_PARTS[p][1]) for p in out_parts])
     info = {"scale": scale, "root": root.astype(np.float32), "frames": frames, "filled": missing, "parts": out_parts}
     return kp[:, idx].astype(np.float32), info
+
+
+# ---------------------------------------------------------------- SDT face/hands hierarchy
+
+#: SDT's 137-point layout: (anchor, first, last) — face points relative to the nose tip (face 30),
+#: left/right hand points relative to the body's left (7) / right (4) wrist. The anchors stay as they are.
+SDT_HIERARCHY = ((25 + 30, 25, 94), (7, 95, 115), (4, 116, 136))
+
+
+def _hierarchy_groups(kp: np.ndarray, groups) -> list[tuple[int, np.ndarray]]:
+    if kp.ndim != 3:
+        raise MotionlabError(f"face/hands hierarchy: expected keypoints (T, J, D), got shape {kp.shape}")
+    need = max(max(a, last) for a, _, last in groups) + 1
+    if kp.shape[1] < need:
+        raise MotionlabError(f"face/hands hierarchy: needs {need} points (SDT: 137 = BODY_25, face 70, hands 2 x 21), got {kp.shape[1]}")
+    out = []
+    for anchor, first, last in groups:
+        members = np.array([j for j in range(first, last + 1) if j != anchor])
+        out.append((anchor, members))
+    return out
+
+
+def hierarchy_forward(kp, groups=SDT_HIERARCHY) -> np.ndarray:
+    """Face points relative to the nose tip, hand points relative to their wrist (SDT's importer):
+    small face/hand motions are not drowned by the body's (T, J, D) -> same shape."""
+    kp = np.array(kp, dtype=np.float64)
+    for anchor, members in _hierarchy_groups(kp, groups):
+        kp[:, members] -= kp[:, anchor : anchor + 1]
+    return kp
+
+
+def hierarchy_inverse(kp, groups=SDT_HIERARCHY) -> np.ndarray:
+    """Undo :func:`hierarchy_forward` (anchors are never moved, so the order of groups does not matter)."""
+    kp = np.array(kp, dtype=np.float64)
+    for anchor, members in _hierarchy_groups(kp, groups):
+        kp[:, members] += kp[:, anchor : anchor + 1]
+    return kp
