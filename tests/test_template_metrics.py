@@ -53,3 +53,18 @@ def test_lip_sync_error_refuses_layouts_without_lips_and_closed_mouths():
         m.update(mouth([0.0, 0.0]), mouth([0.0, 0.0]))
     with pytest.raises(MotionlabError, match="pairs must be a non-empty list"):
         M.LipSyncError(pairs=[])
+
+
+def test_sdt_hierarchy_round_trip_and_anchors():
+    from motionlab.feature_extraction.keypoints import hierarchy_forward, hierarchy_inverse
+
+    rng = np.random.default_rng(0)
+    kp = rng.standard_normal((5, 137, 2))
+    h = hierarchy_forward(kp)
+    np.testing.assert_allclose(hierarchy_inverse(h), kp, atol=1e-12)
+    np.testing.assert_allclose(h[:, 100], kp[:, 100] - kp[:, 7])  # left hand point - left wrist
+    np.testing.assert_allclose(h[:, 130], kp[:, 130] - kp[:, 4])  # right hand point - right wrist
+    np.testing.assert_allclose(h[:, 25 + 62], kp[:, 25 + 62] - kp[:, 55])  # face point - nose tip
+    np.testing.assert_array_equal(h[:, [0, 4, 7, 55]], kp[:, [0, 4, 7, 55]])  # body and anchors untouched
+    with pytest.raises(MotionlabError, match="needs 137 points .* got 25"):
+        hierarchy_forward(np.zeros((3, 25, 2)))
