@@ -61,7 +61,8 @@ def assert_same_state(a: Path, b: Path):
 
 @pytest.mark.parametrize("model, num_workers, kill_env, step", [
     ("transformer", "0", KILL_AT_STEP_ENV, 7),  # mid-epoch, 3 steps after the step-4 checkpoint
-    ("transformer", "2", KILL_IN_CHECKPOINT_ENV, 12),  # half-way through writing the step-12 checkpoint: step 8's is used
+    ("transformer", "0", KILL_IN_CHECKPOINT_ENV, 12),  # half-way through writing the step-12 checkpoint: step 8's is used
+    ("transformer", "2", KILL_AT_STEP_ENV, 7),  # two loader workers
     ("speech2gesture", "0", KILL_AT_STEP_ENV, 13),  # two optimisers, D/G counters
 ])
 def test_killed_run_resumes_bit_identical(tmp_path, small_demo, model, num_workers, kill_env, step):
@@ -73,10 +74,12 @@ def test_killed_run_resumes_bit_identical(tmp_path, small_demo, model, num_worke
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
     assert saved["global_step"] == (step // 4) * 4 - (4 if kill_env == KILL_IN_CHECKPOINT_ENV else 0)  # the previous good one
-    assert not [p for p in last.parent.iterdir() if p.name != "last.ckpt" and p.name != "best.ckpt"]  # no partial file left
+    partial = [p.name for p in last.parent.iterdir() if p.name not in ("last.ckpt", "best.ckpt")]
+    assert len(partial) == (kill_env == KILL_IN_CHECKPOINT_ENV) and all(n.startswith(".last.ckpt.") for n in partial)  # the half-written temporary
 
     resumed = run(small_demo, tmp_path, "cut", model, "--num_workers", num_workers, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert sorted(p.name for p in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]  # the stale temporary removed
     assert_same_state(tmp_path / "ref" / "checkpoints" / "last.ckpt", last)
     ref_losses, cut_losses = losses(tmp_path / "ref"), losses(tmp_path / "cut")
     assert len(ref_losses) >= 20 and ref_losses == cut_losses

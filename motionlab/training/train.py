@@ -112,6 +112,8 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
         raise MotionlabError(f"experiment {exp} already has checkpoints: pass --resume to continue it, --overwrite to start again, or another --experiment_name")
     if opt.resume and not last.exists():
         raise MotionlabError(f"--resume: no {last} to continue from")
+    for stale in ckpt_dir.glob(".*.ckpt.*.tmp"):  # left by a run killed while writing a checkpoint (we hold the lock: no writer now)
+        stale.unlink()
     train_set, val_set = build_datasets(opt)
     if len(train_set) == 0:
         raise MotionlabError(f"{opt.data_dir}: the train split has no windows (sequences shorter than the window?)")
@@ -185,12 +187,18 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
 def restore_loader_position(loader: StatefulDataLoader, path: Path) -> None:
     """Put the train loader where the checkpoint left it (the sampler's permutation and how far it got).
 
-    Lightning saves the loader's state but, resuming from a checkpoint written mid-epoch, does not load
-    it (its loops are not "restarting" then), so the epoch's order would start again from its beginning."""
+    Lightning saves the loader's state but does not load it back here (its loops are not "restarting"),
+    so a resumed epoch's order would start again from its beginning."""
     ckpt = load_checkpoint(path, "--resume checkpoint")
-    states = ckpt.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader") or []
-    if len(states) == 1:
-        loader.load_state_dict(states[0])
+    fit_loop = ckpt.get("loops", {}).get("fit_loop", {})
+    states = fit_loop.get("state_dict", {}).get("combined_loader") or []
+    if len(states) != 1:
+        return
+    loader.load_state_dict(states[0])
+    if fit_loop.get("epoch_loop.batch_progress", {}).get("is_last_batch"):
+        # Saved after the epoch's last batch (the loader may not be exhausted: --limit_train_batches):
+        # the next epoch starts a new pass, drawn after this one's, as the uninterrupted run did.
+        iter(loader)
 
 
 def stop_reason(trainer: pl.Trainer, opt) -> str:
