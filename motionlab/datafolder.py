@@ -26,7 +26,7 @@ from motionlab.utils.errors import MotionlabError
 from motionlab.utils.io import read_json, save_npy, save_npz, write_json, write_text
 
 # What np.load raises on a damaged .npy/.npz header or body (found by tests/test_fuzz_parsers.py).
-NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, KeyError, zipfile.BadZipFile, tokenize.TokenError)
+NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TypeError, KeyError, NotImplementedError, zipfile.BadZipFile, tokenize.TokenError)
 
 SPLITS = ("train", "val", "test")
 META_KEYS = ("feature", "fps", "dims", "columns", "settings", "kind")

@@ -69,7 +69,7 @@ def bounded(item_type, minimum=None, maximum=None, what: str = "") -> Callable:
     def convert(value):
         try:
             v = item_type(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             raise argparse.ArgumentTypeError(f"expected {what or item_type.__name__}, got {value!r}") from None
         if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
             rng = f">= {minimum}" if maximum is None else f"<= {maximum}" if minimum is None else f"in [{minimum}, {maximum}]"
@@ -109,7 +109,7 @@ def coerce(action: argparse.Action, value, source: str):
         if action.choices is not None and value not in action.choices:
             raise argparse.ArgumentTypeError(f"expected one of {list(action.choices)}, got {value!r}")
         return value
-    except (argparse.ArgumentTypeError, TypeError, ValueError) as e:
+    except (argparse.ArgumentTypeError, TypeError, ValueError, OverflowError) as e:
         raise MotionlabError(f"{source}: option '{action.dest}': {e}") from None
 
 

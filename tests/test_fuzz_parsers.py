@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from motionlab.datafolder import DataFolder  # noqa: E402
@@ -72,6 +72,7 @@ def test_random_hparams_files_raise_only_motionlab_errors(tmp_path, text):
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=yaml_values, key=st.sampled_from(["batch_size", "max_epochs", "lr", "window_hop", "dhid", "dropout", "input_modalities", "check_finite"]))
+@example(value=float("-inf"), key="batch_size")  # found by benchmarks/fuzz.py: OverflowError from int(-inf)
 def test_any_yaml_value_for_a_typed_option_is_coerced_or_refused_naming_it(tmp_path, value, key):
     """The coercion itself: every YAML value for a typed option either gives that type or an error naming the option."""
     path = tmp_path / "h.yaml"
@@ -185,3 +186,19 @@ def test_random_scaler_files_raise_only_motionlab_errors(good_folder, tmp_path, 
             np.savez(f, **members)
     df = DataFolder(folder)
     assert_only_motionlab_errors(lambda: (df.scaler_state("demo_motion"), df.scaler("demo_motion")), str(path))
+
+
+def test_a_scaler_zip_with_an_unknown_compression_method_names_the_file(good_folder, tmp_path):
+    """Found by benchmarks/fuzz.py: zipfile raises NotImplementedError for a damaged compression field."""
+    folder = fresh_copy(good_folder, tmp_path)
+    path = folder / "demo_motion.scaler.npz"
+    data = bytearray(path.read_bytes())
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:  # every central-directory entry's compression method
+        data[at + 10] = 99
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(data))
+    df = DataFolder(folder)
+    with pytest.raises(MotionlabError, match="demo_motion.scaler.npz"):
+        df.scaler_state("demo_motion")
+        df.scaler("demo_motion")
