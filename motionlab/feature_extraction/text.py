@@ -206,3 +206,34 @@ def sentence_embedding_frames(
     for j, lo, hi in _frame_ranges(spans, int(n_frames), fps):
         out[lo:hi] = emb[j]
     return out
+
+
+def wordpiece_frames(timings: Sequence[WordTiming], tokenize, n_frames: int, fps: float) -> np.ndarray:
+    """(n_frames, 2) float32 [token_id, token_index] at the motion frame rate (frame i = time i/fps).
+
+    ``tokenize(word) -> list[int]`` gives a word's sub-word ids (e.g. BERT WordPiece). A word's frames are
+    split among its sub-words in order, as evenly as possible; when a word has fewer frames than
+    sub-words, the first sub-words get one frame each and the rest get none (their running index is
+    still consumed, so indices stay the same whatever the frame rate). ``token_index`` counts sub-words
+    over the whole take, so two consecutive identical words stay two tokens. Silence: id 0, index -1.
+    """
+    for k in range(1, len(timings)):
+        if timings[k][1] < timings[k - 1][1]:
+            raise MotionlabError(f"word timings: expected words sorted by start time, found {timings[k - 1]} before {timings[k]}")
+    out = np.zeros((int(n_frames), 2), dtype=np.float32)
+    out[:, 1] = -1
+    ranges = {k: (lo, hi) for k, lo, hi in _frame_ranges(timings, int(n_frames), fps)}
+    running = 0
+    for k, (word, _, _) in enumerate(timings):
+        ids = [int(i) for i in tokenize(word)]
+        if k in ranges and ids:
+            lo, hi = ranges[k]
+            n = hi - lo
+            bounds = np.linspace(0, n, len(ids) + 1) if n >= len(ids) else np.minimum(np.arange(len(ids) + 1), n)
+            bounds = np.round(bounds).astype(int)
+            for j, tid in enumerate(ids):
+                a, b = lo + bounds[j], lo + bounds[j + 1]
+                out[a:b, 0] = tid
+                out[a:b, 1] = running + j
+        running += len(ids)
+    return out
