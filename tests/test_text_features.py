@@ -60,3 +60,19 @@ def test_prepare_writes_wordpiece_feature(tmp_path):
     meta = json.loads((tmp_path / "text_wordpiece_20fps.meta.json").read_text())
     assert meta["kind"] == "text"
     assert "30522" in json.dumps(meta) and "words_csv" in json.dumps(meta)
+
+
+def test_textgrid_round_trip_equals_csv(tmp_path):
+    pytest.importorskip("praatio")
+    from praatio import textgrid
+    from motionlab.feature_extraction.text import read_textgrid_words, read_word_timings
+
+    words = [("hello", 0.5, 1.0), ("world", 1.2, 1.5)]
+    tg = textgrid.Textgrid()
+    tg.addTier(textgrid.IntervalTier("phones", [(0.5, 1.5, "x")], 0, 2.0))
+    tg.addTier(textgrid.IntervalTier("words", [(s, e, w) for w, s, e in words], 0, 2.0))
+    tg.save(str(tmp_path / "a.TextGrid"), format="long_textgrid", includeBlankSpaces=True)
+    (tmp_path / "a.words.csv").write_text("word,start,end\n" + "".join(f"{w},{s},{e}\n" for w, s, e in words))
+    assert read_textgrid_words(tmp_path / "a.TextGrid") == read_word_timings(tmp_path / "a.words.csv") == words
+    with pytest.raises(MotionlabError, match=r"expected a word tier .*found tiers \['phones', 'words'\]"):
+        read_textgrid_words(tmp_path / "a.TextGrid", tier="lyrics")

@@ -249,3 +249,36 @@ def minilm_wordpiece():
         return list(tok(word, add_special_tokens=False)["input_ids"])
 
     return tokenize, vocabulary_info("minilm")
+
+
+WORD_TIERS = ("words", "word", "transcript", "text")
+
+
+def read_textgrid_words(path, tier: str | None = None) -> list[WordTiming]:
+    """Read the word tier of a Praat TextGrid (GENEA/BEAT style) as ``[(word, start, end)]``, like
+    :func:`read_word_timings`; empty intervals (silence) are dropped. The tier is ``tier`` or the first
+    one named words/word/transcript/text (case-insensitive)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionlabError(f"{path}: TextGrid file not found")
+    try:
+        from praatio import textgrid
+    except ImportError:
+        raise MotionlabError(f"{path}: reading TextGrid files needs praatio: pip install motionlab[text]") from None
+    try:
+        tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+    except Exception as e:  # praatio raises several types for damaged files
+        raise MotionlabError(f"{path}: expected a Praat TextGrid, could not read it ({type(e).__name__}: {e})") from None
+    names = list(tg.tierNames)
+    if tier is not None:
+        chosen = tier if tier in names else None
+    else:
+        chosen = next((n for n in names if n.strip().lower() in WORD_TIERS), None)
+    if chosen is None:
+        want = repr(tier) if tier is not None else "one named " + "/".join(WORD_TIERS)
+        raise MotionlabError(f"{path}: expected a word tier ({want}), found tiers {names}")
+    t = tg.getTier(chosen)
+    if not hasattr(t, "entries") or t.entryType.__name__ != "Interval":
+        raise MotionlabError(f"{path}: tier {chosen!r} is not an interval tier (expected word intervals)")
+    out = [(str(e.label).strip(), float(e.start), float(e.end)) for e in t.entries if str(e.label).strip()]
+    return sorted(out, key=lambda w: (w[1], w[2]))
