@@ -18,7 +18,7 @@ $(PY):
 
 $(STAMP): $(PY) setup.py
 	$(if $(TORCH_SPEC),$(PY) -m pip install --quiet "$(TORCH_SPEC)")
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,text]"
 	touch $(STAMP)
 
 install: $(STAMP)
