@@ -40,6 +40,8 @@ def discover_takes(src: Path) -> dict[str, Take]:
             take(p.stem).audio = p
         elif p.name.endswith(".words.csv"):
             take(p.name[: -len(".words.csv")]).words = p
+        elif suffix == ".textgrid" and take(p.stem).words is None:  # a words.csv beside it wins
+            take(p.stem).words = p
     return takes
 
 
