@@ -76,3 +76,28 @@ def test_textgrid_round_trip_equals_csv(tmp_path):
     assert read_textgrid_words(tmp_path / "a.TextGrid") == read_word_timings(tmp_path / "a.words.csv") == words
     with pytest.raises(MotionlabError, match=r"expected a word tier .*found tiers \['phones', 'words'\]"):
         read_textgrid_words(tmp_path / "a.TextGrid", tier="lyrics")
+
+
+def test_prepare_reads_textgrid_like_csv(tmp_path):
+    """A take with <take>.TextGrid instead of words.csv gives the same text features."""
+    pytest.importorskip("praatio")
+    import sys
+    from pathlib import Path
+
+    from praatio import textgrid
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_prepare import settings, write_take
+    from motionlab.feature_extraction.prepare import prepare
+
+    for i in range(4):
+        write_take(tmp_path, f"take{i}", 6, seed=i)
+        (tmp_path / f"take{i}.words.csv").write_text("word,start,end\nhello,0.5,1.0\nworld,1.0,1.5\n")
+    (tmp_path / "take1.words.csv").unlink()
+    tg = textgrid.Textgrid()
+    tg.addTier(textgrid.IntervalTier("words", [(0.5, 1.0, "hello"), (1.0, 1.5, "world")], 0, 6.0))
+    tg.save(str(tmp_path / "take1.TextGrid"), format="short_textgrid", includeBlankSpaces=True)
+    prepare(tmp_path, settings(), steps=("text",), progress=False)
+    a = np.load(tmp_path / "take0.text_tokens_20fps.npy")
+    b = np.load(tmp_path / "take1.text_tokens_20fps.npy")
+    np.testing.assert_array_equal(a, b)

@@ -91,9 +91,9 @@ def process_take(take: Take, s: PrepareSettings, steps: tuple[str, ...]) -> Take
 
             r.audio, r.audio_columns = extract_audio_file(take.audio, s.audio_settings())
         if "text" in steps and take.words is not None:
-            from motionlab.feature_extraction.text import read_word_timings
+            from motionlab.feature_extraction.text import read_textgrid_words, read_word_timings
 
-            r.words = read_word_timings(take.words)
+            r.words = read_textgrid_words(take.words) if take.words.suffix.lower() == ".textgrid" else read_word_timings(take.words)
             if steps == ("text",):  # text alone: the frame count comes from the take's audio
                 import soundfile as sf
 
