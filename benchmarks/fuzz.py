@@ -60,7 +60,7 @@ def targets(work: Path, good: Path) -> dict:
     def hparams(text):
         p = work / "h.yaml"
         p.write_text(text)
-        expect(lambda: parse_options(["--hparams_file", str(p), "--data_dir", str(work)]), str(p), "option", "--", "model", "dataset", "base")
+        expect(lambda: parse_options(["--hparams_file", str(p), "--data_dir", str(work)]), str(p), "option", "--", "model", "dataset", "base", "hparams file")
 
     def typed_option(case):
         key, value = case

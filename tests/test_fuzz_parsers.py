@@ -67,7 +67,7 @@ def test_random_hparams_files_raise_only_motionlab_errors(tmp_path, text):
     path = tmp_path / "h.yaml"
     path.write_text(text)
     # a message names the file, an option (--x / 'x') or the model/base it could not find
-    assert_only_motionlab_errors(lambda: parse_options(["--hparams_file", str(path), "--data_dir", str(tmp_path)]), str(path), "option", "--", "model", "dataset", "base")
+    assert_only_motionlab_errors(lambda: parse_options(["--hparams_file", str(path), "--data_dir", str(tmp_path)]), str(path), "option", "--", "model", "dataset", "base", "hparams file")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
