@@ -178,8 +178,9 @@ def test_ddp_two_processes_shard_the_data(tmp_path, small_demo):
 
 
 def test_early_stopping_and_min_epochs(tmp_path, small_demo):
-    # train_loss falls, so with mode "max" it never improves: training stops after patience + 1 epochs ...
-    common = ["--max_epochs", "20", "--limit_train_batches", "2", "--limit_val_batches", "1", "--monitor", "train_loss", "--monitor_mode", "max", "--early_stopping_patience", "1"]
+    # With a learning rate of 0 the weights never change, so val_loss is the same every epoch and never
+    # improves (strictly): training stops after patience + 1 epochs ...
+    common = ["--max_epochs", "20", "--limit_train_batches", "2", "--limit_val_batches", "1", "--learning_rate", "0", "--monitor", "val_loss", "--monitor_mode", "min", "--early_stopping_patience", "1"]
     result = train(options(small_demo, tmp_path, *common))
     assert result["global_step"] == 2 * 2
     # ... unless --min_epochs asks for more
