@@ -116,6 +116,43 @@ def test_balanced_sampler_is_deterministic_per_seed_and_epoch():
     assert list(a) == first
 
 
+def test_balanced_sampler_resumes_mid_epoch_in_a_stateful_loader_before_set_epoch():
+    """--resume: Lightning builds the restored loader's iterator before it calls set_epoch, so the
+    sampler must read the epoch at its first draw and skip exactly the draws already trained on."""
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    def loader(sampler):
+        return StatefulDataLoader(list(range(len(UNBALANCED))), batch_size=10, sampler=sampler)
+
+    whole = SpeakerBalancedSampler(UNBALANCED, seed=4)
+    whole.set_epoch(3)
+    expected = [b.tolist() for b in loader(whole)]
+    first = loader(SpeakerBalancedSampler(UNBALANCED, seed=4))
+    first.sampler.set_epoch(3)
+    it = iter(first)
+    done = [next(it).tolist() for _ in range(7)]
+    state = first.state_dict()
+    resumed = loader(SpeakerBalancedSampler(UNBALANCED, seed=4))
+    resumed.load_state_dict(state)
+    it = iter(resumed)  # created at epoch 0 ...
+    resumed.sampler.set_epoch(3)  # ... the epoch set afterwards, as Lightning does
+    assert done + [b.tolist() for b in it] == expected
+    # a state saved after the epoch's last draw: the next pass is a whole new epoch
+    finished = loader(SpeakerBalancedSampler(UNBALANCED, seed=4))
+    finished.load_state_dict(loader_state_after_all(whole))
+    finished.sampler.set_epoch(4)
+    whole.set_epoch(4)
+    assert [b.tolist() for b in finished] == [b.tolist() for b in loader(whole)]
+
+
+def loader_state_after_all(sampler):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    full = StatefulDataLoader(list(range(len(UNBALANCED))), batch_size=10, sampler=sampler)
+    list(full)
+    return full.state_dict()
+
+
 def test_balanced_sampler_splits_an_epoch_between_ddp_ranks():
     from torch.utils.data import DistributedSampler
 

@@ -62,6 +62,7 @@ class ContinualSampler(SpeakerBalancedSampler):
         self.seed, self.epoch = int(seed), 0
         self._replicas, self._rank = num_replicas, rank
         self.shuffle, self.drop_last = True, False
+        self.yielded, self._resume_at = 0, 0
 
     @property
     def num_samples(self) -> int:

@@ -40,6 +40,7 @@ class SpeakerBalancedSampler(DistributedSampler):
         self.seed, self.epoch = int(seed), 0
         self._replicas, self._rank = num_replicas, rank
         self.shuffle, self.drop_last = True, False
+        self.yielded, self._resume_at = 0, 0
 
     @property
     def num_replicas(self) -> int:
@@ -75,7 +76,25 @@ class SpeakerBalancedSampler(DistributedSampler):
         return out
 
     def __iter__(self):
-        return iter(self.stream(self.epoch)[self.rank :: self.num_replicas].tolist())
+        # Resuming (load_state_dict) skips the draws already trained on. The epoch is read at the first
+        # draw, not here: on --resume Lightning creates the loader's iterator before it calls set_epoch.
+        skip, self._resume_at = self._resume_at, 0
+        self.yielded = skip
+        return self._draws(skip)
+
+    def _draws(self, skip: int):
+        for index in self.stream(self.epoch)[self.rank :: self.num_replicas][skip:].tolist():
+            self.yielded += 1
+            yield index
+
+    # Stateful (torchdata's StatefulDataLoader saves it in checkpoints): how far this epoch's draws got.
+    def state_dict(self) -> dict:
+        return {"yielded": int(self.yielded)}
+
+    def load_state_dict(self, state: dict) -> None:
+        yielded = int(state.get("yielded", 0))
+        # A finished pass (the epoch's last batch was trained on) means the next iteration starts a new one.
+        self._resume_at = yielded if 0 < yielded < len(self) else 0
 
     def __len__(self) -> int:
         return self.num_samples
