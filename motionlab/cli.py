@@ -32,10 +32,11 @@ def _make_demo_data(argv) -> int:
     p.add_argument("--seconds", type=float, default=None, help="length of each take (default: 16; 8 with --speakers)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speakers", type=int, default=0, help="0: one dancer; S > 0: S speakers with their own gesture signature, labelled in speakers.json")
+    p.add_argument("--keywords", action="store_true", help="speech whose words (up/left/right) trigger gestures the audio cannot tell (CC-NCE's demo)")
     args = p.parse_args(argv)
     from motionlab.datasets.demo_data import make_demo_data
 
-    out = make_demo_data(args.dir, args.sequences, args.seconds, args.seed, speakers=args.speakers)
+    out = make_demo_data(args.dir, args.sequences, args.seconds, args.seed, speakers=args.speakers, keywords=args.keywords)
     print(f"motionlab: demo data written to {out}")
     return 0
 

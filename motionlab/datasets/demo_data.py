@@ -127,14 +127,19 @@ DEFAULT_SIZE = (24, 16.0)
 DEFAULT_SPEAKERS_SIZE = (40, 8.0)
 
 
-def make_demo_data(out_dir, n_sequences: int | None = None, seconds: float | None = None, seed: int = 0, speakers: int = 0) -> Path:
+def make_demo_data(out_dir, n_sequences: int | None = None, seconds: float | None = None, seed: int = 0, speakers: int = 0, keywords: bool = False) -> Path:
     """Write the demo data folder (features, scalers, metadata, train/val/test splits).
 
     ``speakers=0`` writes the single-dancer data (unchanged, tests depend on its bytes; 24 takes of
     16 s by default); ``speakers=S`` gives sequence i to speaker ``speaker_{i % S}`` with that
     speaker's signature and writes ``speakers.json`` (40 takes of 8 s by default); every split then
-    holds every speaker (at least 3 sequences each).
+    holds every speaker (at least 3 sequences each). ``keywords=True`` writes the words-trigger-gestures
+    data of CC-NCE's demo instead (:mod:`motionlab.datasets.demo_keyword_data`; 24 takes of 12 s).
     """
+    if keywords:
+        from motionlab.datasets.demo_keyword_data import make_keyword_data
+
+        return make_keyword_data(out_dir, 24 if n_sequences is None else int(n_sequences), 12.0 if seconds is None else float(seconds), seed)
     default_n, default_s = DEFAULT_SPEAKERS_SIZE if speakers else DEFAULT_SIZE
     n_sequences = default_n if n_sequences is None else int(n_sequences)
     seconds = default_s if seconds is None else float(seconds)

@@ -222,6 +222,7 @@ def run(args) -> list[Path]:
     feature = opt.output_modalities[0]
     dataset = build_dataset(opt)
     folder = getattr(dataset, "folder", None) or DataFolder(data_dir)
+    model.check_data_folder(folder)
     check_outputs(args, folder, feature)
     out_dir = Path(args.output_folder) / exp.name
     if args.sample_all_styles:

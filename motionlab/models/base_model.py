@@ -62,6 +62,9 @@ class BaseModel(pl.LightningModule):
     def from_dataset(cls, opt, dataset) -> "BaseModel":
         return cls(opt, dataset.data_spec())
 
+    def check_data_folder(self, folder) -> None:
+        """Refuse a data folder whose features this trained model cannot read (generation calls it); nothing to check here."""
+
     # ---- training -------------------------------------------------------------------------
     def compute_loss(self, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return (loss to minimise, named terms to log). Abstract: every model overrides this (or training_step)."""

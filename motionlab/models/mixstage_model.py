@@ -22,40 +22,29 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from motionlab.models.modules.gesture import ClusterClassifier, MixtureOfGenerators, PoseEncoder, PoseStyleEncoder, frozen_batch_stats
-from motionlab.models.speech2gesture_model import Speech2GestureModel
+from motionlab.models.modules.gesture_mixture import MixtureGestureModel
 from motionlab.options import add_list_option, bounded
 from motionlab.utils.errors import MotionlabError
 
 
-class MixStageModel(Speech2GestureModel):
+class MixStageModel(MixtureGestureModel):
     """Mix-StAGE: Speech2Gesture's encoder + style embedding + K generators mixed by pose-cluster logits (K = --pose_clusters)."""
 
     @staticmethod
     def modify_commandline_options(parser, known):
-        Speech2GestureModel.modify_commandline_options(parser, known)
+        MixtureGestureModel.modify_commandline_options(parser, known)
         nonneg = bounded(float, 0.0, what="a number")
         parser.add_argument("--style_dim", type=bounded(int, 1, what="an integer"), default=10, help="size of the style embedding concatenated to every frame (the paper: 10)")
         add_list_option(parser, "--style_channels", int, [64, 64, 128, 128, 256, 256], "channels of the pose style encoder's conv blocks (the first keeps the length, the rest halve it)")
-        parser.add_argument("--cluster_layers", type=bounded(int, 0, what="an integer"), default=5, help="hidden conv blocks of the cluster classifier")
-        parser.add_argument("--cluster_weight", type=nonneg, default=1.0, help="weight of the cross-entropy of the cluster logits against the k-means labels")
         parser.add_argument("--id_in_weight", type=nonneg, default=0.1, help="weight of CE(style encoder(ground truth), speaker)")
         parser.add_argument("--id_out_weight", type=nonneg, default=0.1, help="weight of CE(frozen style encoder(generated), speaker)")
-        parser.add_argument("--curriculum_steps", type=bounded(int, 0, what="an integer"), default=1000, help="generator steps during which the content may come from the ground-truth pose (probability 1 - i/N; 0: off)")
         parser.add_argument("--train_style", default="pose_style_encoder", choices=["pose_style_encoder", "speaker"], help="style id of a training window: the argmax of the pose style encoder on its ground truth (the original) or its speaker label")
-        parser.add_argument("--pose_encoder_layers", type=bounded(int, 1, what="an integer"), default=2, help="conv blocks of the curriculum's pose encoder")
         return parser
-
-    def num_generators(self) -> int:
-        k = int(getattr(self.opt, "pose_clusters", 0) or 0)
-        if k < 1:
-            raise MotionlabError(f"model '{self.opt.model}' has one generator per pose cluster: set --pose_clusters K (the paper: 8), which also gives the dataset the per-frame k-means labels")
-        return k
 
     def build_decoder(self) -> None:
         o, spec = self.opt, self.data_spec
@@ -124,32 +113,10 @@ class MixStageModel(Speech2GestureModel):
         return self.pose_style_encoder(motion_windows)
 
     # ---- training -------------------------------------------------------------------------------
-    def use_curriculum(self) -> bool:
-        """During the first N generator steps: True with probability 1 − i/N (seeded by (--seed, i): the same on every rank)."""
-        n, i = self.opt.curriculum_steps, self.g_steps
-        if not self.training or n <= 0 or i >= n:
-            return False
-        return bool(np.random.default_rng([int(self.opt.seed) % (2**32), i, 0xC0DE]).random() < 1.0 - i / n)
-
     def batch_speakers(self, batch, device) -> torch.Tensor:
         if "speaker" not in batch:
             raise MotionlabError(f"model '{self.opt.model}': the batch has no 'speaker' (the data folder needs a speakers.json)")
         return self.style_ids(batch["speaker"], self.batch_size_of(batch), device)
-
-    def cluster_labels(self, batch, device) -> torch.Tensor:
-        labels = batch.get("pose_cluster")
-        if labels is None:
-            raise MotionlabError(
-                f"model '{self.opt.model}' with {self.k} generators learns which one to use from the per-frame pose clusters, but the batch has no "
-                f"'pose_cluster': set --pose_clusters {self.k} so the dataset looks them up (the data folder needs its k-means clusters)"
-            )
-        labels = torch.as_tensor(labels, device=device).long()
-        expected = (self.batch_size_of(batch), self.out_length)
-        if tuple(labels.shape) != expected:
-            raise MotionlabError(f"model '{self.opt.model}': pose_cluster labels of shape {tuple(labels.shape)}, expected {expected} (one per output frame)")
-        if labels.min() < 0 or labels.max() >= self.k:
-            raise MotionlabError(f"model '{self.opt.model}': pose_cluster labels in [{int(labels.min())}, {int(labels.max())}] but the model has {self.k} generators (--pose_clusters {self.k})")
-        return labels
 
     def generate_fake(self, batch):
         y = self.real_motion(batch)

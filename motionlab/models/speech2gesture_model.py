@@ -48,10 +48,14 @@ class Speech2GestureModel(AdversarialModel):
         o = self.opt
         self.out_length, self.out_dim = self._check_windows()
         halvings = o.audio_time_halvings if getattr(o, "audio_time_halvings", -1) >= 0 else audio_time_halvings(int(self.spec.input_lengths[0]), self.out_length)
-        self.audio_encoder = AudioEncoder2D(sum(self.input_dims), o.audio_channels, o.hidden_channels, time_halvings=halvings, norm=o.conv_norm)
+        self.audio_encoder = AudioEncoder2D(sum(self.input_dims[i] for i in self.audio_inputs()), o.audio_channels, o.hidden_channels, time_halvings=halvings, norm=o.conv_norm)
         self.unet = UNet1D(o.hidden_channels, o.unet_depth, norm=o.conv_norm)
         self.build_decoder()
         self.discriminator = self.build_discriminator(self.out_dim, self.out_length)
+
+    def audio_inputs(self) -> list[int]:
+        """Indices of the input modalities the 2-D audio encoder reads (all of them here; CC-NCE keeps its text apart)."""
+        return list(range(len(self.input_dims)))
 
     def _check_windows(self) -> tuple[int, int]:
         s, name = self.spec, self.opt.model
@@ -60,8 +64,9 @@ class Speech2GestureModel(AdversarialModel):
         fed = [m for m in s.input_modalities if m in s.output_modalities]
         if fed:
             raise MotionlabError(f"model '{name}' maps audio to a whole motion window; '{fed[0]}' cannot be both input and output (drop it from --input_modalities)")
-        if len(set(s.input_lengths)) != 1:
-            raise MotionlabError(f"model '{name}' concatenates its inputs along features, so they need one window length; got --input_lengths {list(s.input_lengths)}")
+        lengths = [s.input_lengths[i] for i in self.audio_inputs()]
+        if len(set(lengths)) != 1:
+            raise MotionlabError(f"model '{name}' concatenates its audio inputs along features, so they need one window length; got --input_lengths {lengths}")
         return int(s.output_lengths[0]), int(self.output_dims[0])
 
     def build_decoder(self) -> None:
@@ -70,7 +75,7 @@ class Speech2GestureModel(AdversarialModel):
 
     def audio_features(self, window_inputs) -> torch.Tensor:
         """Input windows (B, L_a, F_i) -> U-Net input (B, hidden, L_out)."""
-        return self.audio_encoder(torch.cat(list(window_inputs), dim=2), self.out_length)
+        return self.audio_encoder(torch.cat([window_inputs[i] for i in self.audio_inputs()], dim=2), self.out_length)
 
     def generate_window(self, window_inputs, speaker=None, **cond):
         """Audio windows -> [(B, L_out, D)]; ``speaker`` is accepted and ignored (no style input)."""

@@ -57,8 +57,8 @@ def _devices(value):
     return int(s) if s.lstrip("-").isdigit() else s
 
 
-#: The demo's own folders and what ``make_demo_data`` writes there (one dancer; four speakers for the style models).
-DEMO_DATA_DIRS = {Path("data/demo"): {}, Path("data/demo_speakers"): {"speakers": 4}}
+#: The demo's own folders and what ``make_demo_data`` writes there (one dancer; four speakers for the style models; words for CC-NCE).
+DEMO_DATA_DIRS = {Path("data/demo"): {}, Path("data/demo_speakers"): {"speakers": 4}, Path("data/demo_keywords"): {"keywords": True}}
 
 
 def build_datasets(opt):

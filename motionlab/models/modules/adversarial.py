@@ -294,7 +294,7 @@ class AdversarialModel(BaseModel):
                 problems.append(f"{k} (only in the checkpoint)")
             elif k not in state:
                 problems.append(f"{k} (missing from the checkpoint)")
-            elif tuple(state[k].shape) != tuple(own[k].shape):
+            elif hasattr(own[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape):  # (a module's extra state has none)
                 problems.append(f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(own[k].shape)})")
         if problems:
             nets = sorted({"discriminator" if p.startswith("discriminator.") else "generator" for p in problems})

@@ -49,7 +49,7 @@ class TextTokenEncoder(nn.Module):
             raise MotionlabError(f"--text_encoder: expected learned or minilm, found {backend!r}")
         if text_encoder_lr < 0:
             raise MotionlabError(f"--text_encoder_lr: expected >= 0, found {text_encoder_lr}")
-        self.backend, self.text_encoder_lr = backend, float(text_encoder_lr)
+        self.backend, self.text_encoder_lr, self.vocab_size = backend, float(text_encoder_lr), int(vocab_size)
         if backend == "learned":
             self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
             self.transformer = None
