@@ -20,6 +20,8 @@ from motionlab.utils.io import atomic_path, write_text
 #: half-way through writing the checkpoint of step k. A real kill at a known step, not a simulated one.
 KILL_AT_STEP_ENV = "MOTIONLAB_TEST_KILL_AT_STEP"
 KILL_IN_CHECKPOINT_ENV = "MOTIONLAB_TEST_KILL_IN_CHECKPOINT_AT_STEP"
+#: With the step kill: only the process of this global rank dies (a DDP rank lost mid-run, tests/test_ddp_faults.py).
+KILL_RANK_ENV = "MOTIONLAB_TEST_KILL_RANK"
 
 
 def _env_step(name: str) -> int | None:
@@ -48,7 +50,8 @@ class KillAtStepForTests(pl.Callback):
         self.step = int(step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step == self.step:
+        rank = _env_step(KILL_RANK_ENV)
+        if trainer.global_step == self.step and (rank is None or rank == trainer.global_rank):
             os.kill(os.getpid(), signal.SIGKILL)
 
 

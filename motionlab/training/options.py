@@ -65,6 +65,7 @@ def base_parser(add_help: bool = True) -> argparse.ArgumentParser:
     t.add_argument("--devices", default="auto", help="number of devices, 'auto', or a list like 0,1")
     t.add_argument("--num_nodes", type=positive_int, default=1)
     t.add_argument("--strategy", default="auto", help="e.g. ddp, ddp_find_unused_parameters_true")
+    t.add_argument("--ddp_timeout_seconds", type=positive_int, default=1800, help="DDP: a collective that waits this long for a lost or stuck rank fails instead of hanging")
     t.add_argument("--precision", default="32-true", help="32-true, 16-mixed, bf16-mixed, ...")
     t.add_argument("--val_check_interval", type=float, default=1.0)
     t.add_argument("--limit_train_batches", type=float, default=1.0)

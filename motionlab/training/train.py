@@ -171,12 +171,21 @@ def _train_locked(opt, exp: Path, ckpt_dir: Path, last: Path) -> dict:
         deterministic=opt.deterministic,
         enable_model_summary=False,
     )
-    trainer = pl.Trainer(**model.adjust_trainer_arguments(trainer_args))
+    trainer = pl.Trainer(**with_ddp_timeout(model.adjust_trainer_arguments(trainer_args), opt.ddp_timeout_seconds))
     if trainer.is_global_zero:
         save_options(opt, exp / "hparams.yaml")
     if opt.resume:
         restore_loader_position(train_loader, last)
-    trainer.fit(model, train_loader, val_loader, ckpt_path=str(last) if opt.resume else None)
+    try:
+        trainer.fit(model, train_loader, val_loader, ckpt_path=str(last) if opt.resume else None)
+    except RuntimeError as e:
+        if not is_distributed_failure(e):
+            raise
+        where = f"{last} (step {_checkpoint_step(last)})" if last.exists() else "none was written yet"
+        raise MotionlabError(
+            f"distributed training stopped: another process of the run was lost or stuck ({str(e).splitlines()[0][:200]}); "
+            f"the last checkpoint is {where}: check the other ranks' logs, then run the same command with --resume"
+        ) from None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     reason = stop_reason(trainer, opt)
     if trainer.is_global_zero:
@@ -199,6 +208,39 @@ def restore_loader_position(loader: StatefulDataLoader, path: Path) -> None:
         # Saved after the epoch's last batch (the loader may not be exhausted: --limit_train_batches):
         # the next epoch starts a new pass, drawn after this one's, as the uninterrupted run did.
         iter(loader)
+
+
+DDP_STRATEGIES = {"ddp": None, "ddp_find_unused_parameters_true": True, "ddp_find_unused_parameters_false": False}
+
+
+def with_ddp_timeout(trainer_args: dict, seconds: int) -> dict:
+    """A DDP strategy given by name becomes a DDPStrategy with ``--ddp_timeout_seconds``: a rank that dies
+    or hangs makes the others fail after at most that long instead of waiting forever (gloo notices a
+    dead peer at once; a stuck one only through the timeout)."""
+    name = trainer_args.get("strategy")
+    if name not in DDP_STRATEGIES:
+        return trainer_args
+    from datetime import timedelta
+
+    from pytorch_lightning.strategies import DDPStrategy
+
+    unused = DDP_STRATEGIES[name]
+    return {**trainer_args, "strategy": DDPStrategy(timeout=timedelta(seconds=int(seconds)), **({} if unused is None else {"find_unused_parameters": unused}))}
+
+
+def is_distributed_failure(error: BaseException) -> bool:
+    """A collective that failed because a peer process died or timed out (gloo/NCCL), not a bug of this process."""
+    if isinstance(error, getattr(torch.distributed, "DistError", ())):
+        return True
+    text = str(error)
+    return any(s in text for s in ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out", "remote worker crashing", "NCCL communicator was aborted"))
+
+
+def _checkpoint_step(path: Path) -> str:
+    try:
+        return str(load_checkpoint(path, "last checkpoint").get("global_step", "?"))
+    except MotionlabError:
+        return "?"
 
 
 def stop_reason(trainer: pl.Trainer, opt) -> str:
