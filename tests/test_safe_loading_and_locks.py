@@ -121,3 +121,17 @@ def test_ctrl_c_writes_last_checkpoint_and_says_how_to_resume(trained, tmp_path)
     step = torch.load(last, weights_only=True)["global_step"]
     assert step > first and f"step {step};" in err
     assert not (exp / "checkpoints" / "last.ckpt.tmp").exists()
+
+
+def test_a_second_prepare_of_the_same_folder_is_refused_while_the_first_writes(tmp_path, capsys):
+    from motionlab.feature_extraction.prepare.cli import prepare_lock
+
+    data = make_demo_data(tmp_path / "data", n_sequences=8, seconds=4.0)
+    before = {p.name: p.read_bytes() for p in sorted(data.iterdir())}
+    with prepare_lock(data):  # another prepare is writing the folder
+        for argv in (["prepare", str(data)], ["extract", "audio", str(data)], ["extract", "scale", str(data)]):
+            assert cli.main(argv) != 0
+            err = capsys.readouterr().err
+            assert f"{data}: another motionlab prepare/extract is writing this folder" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in sorted(data.iterdir())} == before  # nothing touched, no lock file left
+    assert cli.main(["extract", "scale", str(data)]) == 0  # released (as when the holder exits or dies)

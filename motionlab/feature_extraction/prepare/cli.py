@@ -63,13 +63,25 @@ def settings_from_args(args) -> PrepareSettings:
     )
 
 
+def prepare_lock(folder):
+    """One prepare/extract at a time per data folder: a second one is refused while the first writes."""
+    from pathlib import Path
+
+    from motionlab.utils.locks import directory_lock
+
+    if not Path(folder).is_dir():
+        raise MotionlabError(f"{folder}: folder not found")
+    return directory_lock(folder, f"{folder}: another motionlab prepare/extract is writing this folder; wait for it to finish, then run this again")
+
+
 def main(argv=None, steps=STEPS, prog="motionlab prepare") -> int:
     from motionlab.feature_extraction import prepare as package
 
     p = add_prepare_arguments(argparse.ArgumentParser(prog=prog, description=package.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    summary = prepare(args.dir, settings_from_args(args), steps=steps, jobs=args.jobs, replace_existing=args.replace_existing, progress=not args.no_progress)
+    with prepare_lock(args.dir):
+        summary = prepare(args.dir, settings_from_args(args), steps=steps, jobs=args.jobs, replace_existing=args.replace_existing, progress=not args.no_progress)
     print(summary.text(args.dir))
     return 0
 
@@ -85,7 +97,9 @@ def extract_main(argv) -> int:
         p.add_argument("dir")
         p.add_argument("--features", default="", help="comma-separated feature names (default: every feature with a .meta.json)")
         args = p.parse_args(argv[1:])
-        for name, what in scale_features(args.dir, [f for f in args.features.split(",") if f] or None).items():
+        with prepare_lock(args.dir):
+            scaled = scale_features(args.dir, [f for f in args.features.split(",") if f] or None)
+        for name, what in scaled.items():
             print(f"{name}: {what}")
         return 0
     if not argv or argv[0] not in EXTRACT_STEPS:
