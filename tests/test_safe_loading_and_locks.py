@@ -135,3 +135,29 @@ def test_a_second_prepare_of_the_same_folder_is_refused_while_the_first_writes(t
             assert f"{data}: another motionlab prepare/extract is writing this folder" in err and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in sorted(data.iterdir())} == before  # nothing touched, no lock file left
     assert cli.main(["extract", "scale", str(data)]) == 0  # released (as when the holder exits or dies)
+
+
+def test_a_full_disk_during_generation_keeps_the_previous_outputs(trained, tmp_path, capsys, monkeypatch):
+    """Generation writes atomically: ENOSPC half-way through the motion array or the BVH is one message naming
+    the file, and the previous generation's files stay whole (no temporary left behind)."""
+    import errno
+    import os
+
+    root, data = trained
+    seq = (data / "base_filenames_test.txt").read_text().split()[0]
+    argv = ["generate", "e", seq, "--experiments_dir", str(root / "exp"), "--output_folder", str(tmp_path / "out"), "--max_length", "40"]
+    assert cli.main(argv) == 0
+    out = tmp_path / "out" / "e"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def half_then_enospc(path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\x93NUMPY partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "save", half_then_enospc)
+    capsys.readouterr()
+    assert cli.main(argv + ["--random_seed", "7"]) != 0
+    err = capsys.readouterr().err
+    assert "could not write: no space left on device (the previous file is kept)" in err and str(out) in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
