@@ -1,5 +1,5 @@
 """Long fuzzing of every parser and loader the suite fuzzes briefly (issue 13), with the suite's strategies
-(tests/test_parser_mutations.py: BVH, word timings; tests/test_fuzz_parsers.py: hparams YAML, option
+(tests/test_parser_mutations.py: BVH, word timings, TextGrid; tests/test_fuzz_parsers.py: hparams YAML, option
 coercion, feature arrays, meta.json, scaler files).
 
     MOTIONLAB_REAL_DATA=/work/shared/data/real OMP_NUM_THREADS=1 python benchmarks/fuzz.py [--minutes 10] [--targets bvh,hparams]
@@ -106,10 +106,8 @@ def targets(work: Path, good: Path) -> dict:
         "feature_array": (fp.npy_files(), feature_array),
         "meta_json": (meta_texts, meta_json),
         "scaler": (damaged_scalers, scaler),
+        "textgrid": (pm.mutated([pm.TEXTGRID]), text_file("case.TextGrid", text_module.read_textgrid_words)),
     }
-    textgrid = getattr(text_module, "read_textgrid", None)  # when TextGrid support lands
-    if textgrid is not None and hasattr(pm, "TEXTGRID"):
-        found["textgrid"] = (pm.mutated([pm.TEXTGRID]), text_file("case.TextGrid", textgrid))
     return found
 
 

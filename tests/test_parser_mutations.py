@@ -1,5 +1,5 @@
-"""Property tests (hypothesis): random mutations of real BVH files and of word-timing tables never raise
-anything but MotionlabError (issue 13). ``python benchmarks/fuzz_parsers.py`` runs the same mutations longer."""
+"""Property tests (hypothesis): random mutations of real BVH files, word-timing tables and Praat TextGrids never
+raise anything but MotionlabError (issue 13). ``python benchmarks/fuzz.py`` runs the same mutations longer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from motionlab.feature_extraction.bvh import load_bvh  # noqa: E402
-from motionlab.feature_extraction.text import read_word_timings  # noqa: E402
+from motionlab.feature_extraction.text import read_textgrid_words, read_word_timings  # noqa: E402
 from motionlab.utils.errors import MotionlabError  # noqa: E402
 
 SMALL_BVH = """HIERARCHY
@@ -39,7 +39,34 @@ Frame Time: 0.033333
 2 92 0 10 0 0 1 2 3
 """
 WORDS = "word,start,end\nhello,0.10,0.40\nworld,0.45,0.90\n"
-TOKENS = ["", "-", "nan", "inf", "1e999", "{", "}", "ROOT", "JOINT", "End", "CHANNELS", "99", "-3", "x", "Frames:", "0.0", ",", "\t", "é"]
+TEXTGRID = """File type = "ooTextFile"
+Object class = "TextGrid"
+
+xmin = 0
+xmax = 1.5
+tiers? <exists>
+size = 1
+item []:
+    item [1]:
+        class = "IntervalTier"
+        name = "words"
+        xmin = 0
+        xmax = 1.5
+        intervals: size = 3
+        intervals [1]:
+            xmin = 0
+            xmax = 0.4
+            text = "hello"
+        intervals [2]:
+            xmin = 0.4
+            xmax = 0.9
+            text = ""
+        intervals [3]:
+            xmin = 0.9
+            xmax = 1.5
+            text = "world"
+"""
+TOKENS = ["", "-", "nan", "inf", "1e999", "{", "}", "ROOT", "JOINT", "End", "CHANNELS", "99", "-3", "x", "Frames:", "0.0", ",", "\t", "é", "xmin", "=", "\"", "item", "[2]:", "size", "TextTier"]
 
 
 def real_bvh_texts() -> list[str]:
@@ -105,3 +132,11 @@ def test_mutated_word_timings_raise_only_motionlab_errors(tmp_path, text):
     path = tmp_path / "t.words.csv"
     path.write_text(text)
     only_motionlab_errors(read_word_timings, path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=mutated([TEXTGRID]))
+def test_mutated_textgrids_raise_only_motionlab_errors(tmp_path, text):
+    path = tmp_path / "t.TextGrid"
+    path.write_text(text)
+    only_motionlab_errors(read_textgrid_words, path)
