@@ -161,3 +161,38 @@ def test_a_full_disk_during_generation_keeps_the_previous_outputs(trained, tmp_p
     err = capsys.readouterr().err
     assert "could not write: no space left on device (the previous file is kept)" in err and str(out) in err and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_full_disk_during_prepare_names_the_file_and_leaves_only_whole_files(tmp_path, monkeypatch):
+    """Every array is written atomically: ENOSPC in the middle of a prepare is one MotionlabError naming the
+    file, no temporary is left, every file on disk is whole (the previous version or the new one), and the
+    same prepare run again once there is space completes."""
+    import errno
+    import os
+
+    from test_prepare import settings, write_take
+
+    from motionlab.feature_extraction.prepare.run import prepare
+    from motionlab.utils.errors import MotionlabError
+
+    for i in range(3):
+        write_take(tmp_path, f"take{i}", 4, seed=i)
+    prepare(tmp_path, settings(), progress=False)
+    real_save, calls = np.save, []
+
+    def enospc_on_the_fourth(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 4:
+            with open(path, "wb") as f:
+                f.write(b"\x93NUMPY partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(np, "save", enospc_on_the_fourth)
+    with pytest.raises(MotionlabError, match="could not write: no space left on device"):
+        prepare(tmp_path, settings(), progress=False, replace_existing=True)
+    monkeypatch.undo()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    for p in tmp_path.glob("*.npy"):
+        np.load(p)  # whole
+    assert not prepare(tmp_path, settings(), progress=False).up_to_date  # the interrupted prepare is redone, not trusted
