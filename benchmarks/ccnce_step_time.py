@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
+from gesture_gans import timed  # benchmarks/gesture_gans.py: best of n after a warm-up
 from motionlab.dataspec import DataSpec
 from motionlab.models import find_model_using_name
 from motionlab.training.options import parse_options
@@ -71,13 +71,7 @@ def step_seconds(model, b: dict, repeats: int) -> float:
         loss.backward()
         model.zero_grad(set_to_none=True)
 
-    once()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        once()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return timed(once, repeats)
 
 
 def main() -> None:
