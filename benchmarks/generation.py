@@ -6,7 +6,8 @@ autoregressive step (``--frames_per_step``). Every model at its demo size (``hpa
 demo feature sizes: audio 16, motion 12) generates ``--seconds`` of motion at batch 1; Transflower at
 the paper's size (12-layer d=800 cross-modal transformer, 2-layer modality encoders, 16 Flow++
 coupling steps, 140 audio + 120 motion frames of context, audio 85 / motion 67 dims) generates a few
-frames at batch 1 and 16 and reports the per-frame cost. Also reports the peak RSS.
+frames at batch 1 and 16 and reports the per-frame cost, in fp32 and with bf16 autocast
+(``--precision bf16`` of ``motionlab generate``). Also reports the peak RSS.
 
     python benchmarks/generation.py [--seconds 10] [--paper_frames 3] [--threads 2] [--skip_paper]
 """
@@ -59,21 +60,21 @@ def build(name: str, overrides: dict | None = None, dims: dict | None = None):
     return model.eval(), opt, d_audio, d_motion
 
 
-def time_generation(model, opt, d_audio, d_motion, frames: int, batch: int, frames_per_step: int = 1, repeats: int = 1) -> dict:
+def time_generation(model, opt, d_audio, d_motion, frames: int, batch: int, frames_per_step: int = 1, repeats: int = 1, precision: str = "fp32") -> dict:
     spec = model.generation_spec
     T = spec.seed_length(opt.output_modalities[0]) + frames
     g = torch.Generator().manual_seed(0)
     inputs = {opt.input_modalities[0]: torch.randn(T, d_audio, generator=g), opt.output_modalities[0]: torch.randn(T, d_motion, generator=g)}
-    model.generate(inputs, temperature=1.0, num_samples=batch, frames_per_step=frames_per_step)  # warm-up (first-call allocations)
+    model.generate(inputs, temperature=1.0, num_samples=batch, frames_per_step=frames_per_step, precision=precision)  # warm-up (first-call allocations)
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        out = model.generate(inputs, temperature=1.0, num_samples=batch, frames_per_step=frames_per_step)
+        out = model.generate(inputs, temperature=1.0, num_samples=batch, frames_per_step=frames_per_step, precision=precision)
         best = min(best, time.perf_counter() - t)
     assert next(iter(out.values())).shape[-2] == T
     motion_s = frames / FPS
     return {
-        "batch": batch, "frames": frames, "frames_per_step": frames_per_step, "wall_s": round(best, 4),
+        "batch": batch, "frames": frames, "frames_per_step": frames_per_step, "precision": precision, "wall_s": round(best, 4),
         "ms_per_step": round(1e3 * best / -(-frames // frames_per_step), 3),
         "rtf_per_sample": round(motion_s / best, 2), "rtf_batch_total": round(batch * motion_s / best, 2),
     }
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
             "config": cfg,
             "b1": time_generation(model, opt, da, dm, args.paper_frames, 1),
             "b16": time_generation(model, opt, da, dm, max(1, args.paper_frames - 1), 16),
+            "b1_bf16": time_generation(model, opt, da, dm, args.paper_frames, 1, precision="bf16"),
+            "b16_bf16": time_generation(model, opt, da, dm, max(1, args.paper_frames - 1), 16, precision="bf16"),
         }
     res["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(json.dumps(res, indent=1))

@@ -56,6 +56,7 @@ def generate_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--style", default=None, help="speaker/style label to generate in (default: the sequence's own speaker from speakers.json); output <seq>.<source>_to_<target>")
     p.add_argument("--sample_all_styles", type=bounded(int, 1, what="an integer"), default=0, help="the first N test sequences of every style, each rendered in every other style (<seq>.<source>_to_<target>)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: matrix multiplies in bfloat16 (autocast), ~2-3x faster on CPUs with AVX512-BF16 and on recent GPUs")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     return p
 
@@ -166,7 +167,7 @@ def check_outputs(args, folder: DataFolder, feature: str) -> None:
     folder.scaler(feature)  # a stale scaler is refused now, not after generating
 
 
-def generate_sequence(model, opt, dataset, seq: str, *, arrays=None, conditions=None, max_length=0, num_samples=1, seed_file=None, seed_from="auto", progress=False, **options) -> dict[str, np.ndarray]:
+def generate_sequence(model, opt, dataset, seq: str, *, arrays=None, conditions=None, max_length=0, num_samples=1, seed_file=None, seed_from="auto", progress=False, precision="fp32", **options) -> dict[str, np.ndarray]:
     """Generate one sequence; returns inverse-scaled arrays per output modality ((T, D), or (K, T, D) for K samples).
 
     ``arrays``/``conditions`` default to the dataset's ``sequence_inputs(seq)`` / ``sequence_conditions(seq)``.
@@ -181,7 +182,7 @@ def generate_sequence(model, opt, dataset, seq: str, *, arrays=None, conditions=
     if note:
         print(f"motionlab: {note}", file=sys.stderr)
     inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-    out = model.generate(inputs, seed, num_samples=num_samples, progress=progress, **(conditions or {}), **options)
+    out = model.generate(inputs, seed, num_samples=num_samples, progress=progress, precision=precision, **(conditions or {}), **options)
     return {name: unscale(folder, name, value.detach().float().cpu().numpy()) for name, value in out.items()}
 
 
@@ -256,7 +257,7 @@ def generate_and_write(args, model, opt, dataset, folder, feature, seq, stem, ar
     """Generate one sequence with ``conditions`` and write ``<stem>.<feature>.generated.npy`` (+ BVH/video as asked)."""
     result = generate_sequence(
         model, opt, dataset, seq, arrays=arrays, conditions=conditions, max_length=args.max_length, num_samples=args.num_samples,
-        seed_file=args.seed_file, seed_from=args.seed_from, progress=args.progress, **generation_options(model, args),
+        seed_file=args.seed_file, seed_from=args.seed_from, progress=args.progress, precision=args.precision, **generation_options(model, args),
     )
     written = []
     for name, arr in result.items():

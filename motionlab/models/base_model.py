@@ -19,6 +19,7 @@ doing what such a model does itself (gradient clipping).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 
 import pytorch_lightning as pl
@@ -29,6 +30,18 @@ from motionlab.models.modules.autoregressive import WindowSpec, rollout
 from motionlab.models.modules.stitch import stitch
 from motionlab.options import bounded
 from motionlab.utils.errors import MotionlabError
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(precision: str, device) -> contextlib.AbstractContextManager:
+    """``fp32``: nothing; ``bf16``: torch.autocast to bfloat16 on ``device``'s type (CPU or CUDA)."""
+    if precision not in PRECISIONS:
+        raise MotionlabError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
 class BaseModel(pl.LightningModule):
@@ -293,8 +306,11 @@ class BaseModel(pl.LightningModule):
         raise NotImplementedError(f"{type(self).__name__} is not a windowed feed-forward model")
 
     @torch.inference_mode()
-    def generate(self, inputs, seed=None, *, num_samples: int = 1, progress: bool = False, **options):
-        """Whole sequences: the shared autoregressive rollout or windowed stitch, by what the model implements."""
+    def generate(self, inputs, seed=None, *, num_samples: int = 1, progress: bool = False, precision: str = "fp32", **options):
+        """Whole sequences: the shared autoregressive rollout or windowed stitch, by what the model implements.
+
+        ``precision="bf16"`` runs the matrix multiplies in bfloat16 (autocast; ~3.5x the fp32 rate on a CPU
+        with AVX512-BF16), everything else and the outputs in fp32."""
         mode = self.generation_mode()
         if mode == "custom":
             raise NotImplementedError(f"{type(self).__name__} implements neither generation_step nor generate_window; it must override generate()")
@@ -303,8 +319,11 @@ class BaseModel(pl.LightningModule):
         was_training = self.training
         self.eval()
         try:
-            if mode == "autoregressive":
-                return rollout(self, inputs, seed or {}, num_samples=num_samples, progress=progress, **options)
-            return stitch(self, inputs, num_samples=num_samples, progress=progress, **options)
+            with autocast(precision, self.device):
+                if mode == "autoregressive":
+                    out = rollout(self, inputs, seed or {}, num_samples=num_samples, progress=progress, **options)
+                else:
+                    out = stitch(self, inputs, num_samples=num_samples, progress=progress, **options)
+            return {k: v.float() for k, v in out.items()}
         finally:
             self.train(was_training)
