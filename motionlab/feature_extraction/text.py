@@ -281,7 +281,7 @@ def read_textgrid_words(path, tier: str | None = None) -> list[WordTiming]:
     except ImportError:
         raise MotionlabError(f"{path}: reading TextGrid files needs praatio: pip install motionlab[text]") from None
     try:
-        tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
+        tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=False, reportingMode="silence")  # it prints tier-extent fixes to stdout
     except Exception as e:  # praatio raises several types for damaged files
         raise MotionlabError(f"{path}: expected a Praat TextGrid, could not read it ({type(e).__name__}: {e})") from None
     names = list(tg.tierNames)
