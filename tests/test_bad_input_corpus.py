@@ -347,8 +347,7 @@ CASES = [
     ("words-end-before-start", prepare_with(words("word,start,end\nhello,0.9,0.2\n")), [f"{T}.words.csv"]),
     ("words-not-a-number", prepare_with(words("word,start,end\nhello,zero,0.5\n")), [f"{T}.words.csv", "zero"]),
     ("words-negative-time", prepare_with(words("word,start,end\nhello,-1,0.5\n")), [f"{T}.words.csv"]),
-    pytest.param("words-hand-made-binary", prepare_with(lambda f: (f / "a.words.csv").write_bytes((BAD / "binary.words.csv").read_bytes())), [f"{T}.words.csv"],
-                 marks=pytest.mark.xfail(strict=True, reason="H1 (feature_extraction/text.py, prepare/*): an undecodable words.csv is reported as a bare UnicodeDecodeError without its path")),
+    ("words-hand-made-binary", prepare_with(lambda f: (f / "a.words.csv").write_bytes((BAD / "binary.words.csv").read_bytes())), [f"{T}.words.csv", "not UTF-8"]),
     # feature arrays and their metadata (train on a data folder)
     ("feature-rank-1", train_on(save_npy(np.zeros(80, np.float32))), ["demo_00.demo_motion.npy"]),
     ("feature-strings", train_on(save_npy(np.array([["a"] * 8] * 80))), ["demo_00.demo_motion.npy"]),

@@ -35,6 +35,13 @@ def read_word_timings(path) -> list[WordTiming]:
     path = Path(path)
     if not path.is_file():
         raise MotionlabError(f"{path}: word timing file not found")
+    try:
+        return _read_word_rows(path)
+    except UnicodeDecodeError as e:
+        raise MotionlabError(f"{path}: expected a UTF-8 text table 'word,start,end', found bytes that are not UTF-8 text (at byte {e.start})") from None
+
+
+def _read_word_rows(path: Path) -> list[WordTiming]:
     out: list[WordTiming] = []
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
