@@ -68,8 +68,32 @@ def _read_word_rows(path: Path) -> list[WordTiming]:
                 raise MotionlabError(f"{path}, line {line}: expected finite times with start >= 0, found start={start} end={end}")
             if end < start:
                 raise MotionlabError(f"{path}, line {line}: expected end >= start, found start={start} end={end}")
+            if out and start < out[-1][1]:
+                raise MotionlabError(f"{path}, line {line}: expected words sorted by start time, found {word!r} at {start} s after {out[-1][0]!r} at {out[-1][1]} s")
             out.append((word, start, end))
-    out.sort(key=lambda w: (w[1], w[2]))
+    return check_word_timings(out, path)
+
+
+#: Overlaps up to this long (aligners' rounding) are clipped; longer ones are refused.
+OVERLAP_TOLERANCE = 0.01
+
+
+def check_word_timings(words: list[WordTiming], path, duration: float | None = None) -> list[WordTiming]:
+    """Refuse a table a model would misread: no words, words overlapping by more than 10 ms, words past the
+    end of the take's audio (``duration``, when known); small overlaps are clipped. Returns the words."""
+    if not words:
+        raise MotionlabError(f"{path}: expected at least one word (an empty table gives the model no text; delete it to transcribe the audio instead)")
+    out = [words[0]]
+    for word, start, end in words[1:]:
+        prev = out[-1]
+        if start < prev[2] - OVERLAP_TOLERANCE:
+            raise MotionlabError(f"{path}: words overlap: {prev[0]!r} ({prev[1]}-{prev[2]} s) and {word!r} ({start}-{end} s); expected one word at a time")
+        if start < prev[2]:
+            out[-1] = (prev[0], prev[1], start)
+        out.append((word, start, end))
+    if duration is not None and out[-1][2] > duration + 0.1:
+        late = next(w for w in out if w[2] > duration + 0.1)
+        raise MotionlabError(f"{path}: word {late[0]!r} ends at {late[2]} s, after the end of the take's audio ({duration:.2f} s); are these the timings of another take?")
     return out
 
 

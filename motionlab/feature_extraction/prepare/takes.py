@@ -97,6 +97,16 @@ def process_take(take: Take, s: PrepareSettings, steps: tuple[str, ...]) -> Take
             textgrid = take.words.suffix.lower() == ".textgrid"
             r.words = read_textgrid_words(take.words) if textgrid else read_word_timings(take.words)
             r.words_source = "textgrid" if textgrid else "words_csv"
+            if take.audio is not None:
+                import soundfile as sf
+
+                from motionlab.feature_extraction.text import check_word_timings
+
+                try:
+                    duration = sf.info(str(take.audio)).duration
+                except RuntimeError:
+                    duration = None  # an unreadable audio file is reported by the audio step
+                r.words = check_word_timings(r.words, take.words, duration)
         elif "text" in steps and s.transcribe and take.audio is not None:
             from motionlab.feature_extraction.transcribe import cached_transcription
 
