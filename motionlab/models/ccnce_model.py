@@ -45,7 +45,7 @@ class CcnceModel(MixtureGestureModel):
         add_text_encoder_options(parser)
         nonneg = bounded(float, 0.0, what="a number")
         pos = bounded(int, 1, what="an integer")
-        parser.add_argument("--text_modality", default="", help="the input modality holding the word tokens ('': the input whose name starts with text_wordpiece); ignored with --text_encoder none")
+        parser.add_argument("--text_modality", default="", help="the input modality holding the word tokens ('': the input named text_wordpiece_* (MiniLM's sub-words) or text_words_* (the folder's word vocabulary, for --text_encoder learned without the text extra)); ignored with --text_encoder none")
         parser.add_argument("--fusion_heads", type=pos, default=8, help="attention heads of the frame-to-word transformer decoder")
         parser.add_argument("--fusion_layers", type=pos, default=2, help="layers of the frame-to-word transformer decoder")
         parser.add_argument("--fusion_dropout", type=bounded(float, 0.0, 1.0, what="a number"), default=0.1, help="dropout in the frame-to-word transformer decoder")
@@ -71,11 +71,11 @@ class CcnceModel(MixtureGestureModel):
         if getattr(o, "text_encoder", "none") == "none":
             return None
         names = list(self.input_modalities)
-        wanted = o.text_modality or next((n for n in names if n.startswith("text_wordpiece")), None)
+        wanted = o.text_modality or next((n for n in names if n.startswith(("text_wordpiece", "text_words"))), None)
         if wanted is None or wanted not in names:
             raise MotionlabError(
                 f"model '{o.model}' with --text_encoder {o.text_encoder} reads word tokens, but no input modality is "
-                f"{repr(wanted) if wanted else 'a text_wordpiece_<fps>fps feature'} (inputs: {names}); run `motionlab extract text` and add it to --input_modalities"
+                f"{repr(wanted) if wanted else 'a text_wordpiece_<fps>fps or text_words_<fps>fps feature'} (inputs: {names}); run `motionlab extract text` and add it to --input_modalities"
             )
         return names.index(wanted)
 

