@@ -52,3 +52,15 @@ def test_extract_text_skips_a_take_with_timings_of_another_take_and_keeps_its_pr
     assert "take1.words.csv: word 'world' ends at 11.8 s, after the end of the take's audio (4.00 s)" in err and "Traceback" not in err
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert {k: v for k, v in after.items() if k.startswith("take1")} == {k: v for k, v in before.items() if k.startswith("take1")}  # its features kept, whole
+
+
+def test_a_textgrid_without_a_word_tier_names_the_tiers_it_has(tmp_path):
+    textgrid = pytest.importorskip("praatio.textgrid")
+    from motionlab.feature_extraction.text import read_textgrid_words
+
+    tg = textgrid.Textgrid()
+    tg.addTier(textgrid.IntervalTier("phones", [(0.5, 1.5, "x")], 0, 2.0))
+    tg.addTier(textgrid.IntervalTier("speaker", [(0.0, 2.0, "A")], 0, 2.0))
+    tg.save(str(tmp_path / "a.TextGrid"), format="long_textgrid", includeBlankSpaces=True)
+    with pytest.raises(MotionlabError, match=r"a.TextGrid.*word tier.*\['phones', 'speaker'\]"):
+        read_textgrid_words(tmp_path / "a.TextGrid")
