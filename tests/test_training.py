@@ -240,3 +240,22 @@ def test_val_metrics_are_logged_from_validation(tmp_path, small_demo):
     assert 0 < m["val_l1"] and 0 <= m["val_fid"]
     with pytest.raises(MotionlabError, match="--val_metrics: unknown metric 'bas'"):
         train(options(small_demo, tmp_path, "--experiment_name", "x", "--val_metrics", "bas"))
+
+
+def test_multistep_schedule_multiplies_the_rate_after_each_milestone_epoch(small_demo, tmp_path):
+    """SDT's schedule (x0.1 after epochs 90 and 98), stepped once per epoch as Lightning does."""
+    from motionlab.models import find_model_using_name
+
+    opt = options(small_demo, tmp_path, "--lr_policy", "multistep", "--lr_milestones", "90,98", "--lr_decay_factor", "0.1", "--warmup_steps", "0", "--learning_rate", "0.001")
+    model = find_model_using_name("transformer").from_dataset(opt, MultimodalDataset(opt, "train"))
+    config = model.configure_optimizers()
+    sched, optimizer = config["lr_scheduler"]["scheduler"], config["optimizer"]
+    assert config["lr_scheduler"]["interval"] == "epoch"
+    rates = []
+    for _epoch in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        sched.step()
+    assert rates[89] == pytest.approx(1e-3) and rates[90] == pytest.approx(1e-4) and rates[97] == pytest.approx(1e-4) and rates[98] == pytest.approx(1e-5)
+    with pytest.raises(MotionlabError, match="--lr_policy multistep needs --lr_milestones"):
+        find_model_using_name("transformer").from_dataset(options(small_demo, tmp_path, "--lr_policy", "multistep", "--warmup_steps", "0"), MultimodalDataset(opt, "train")).configure_optimizers()

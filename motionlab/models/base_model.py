@@ -226,7 +226,8 @@ class BaseModel(pl.LightningModule):
     def build_scheduler(self, optimizer, *, policy: str | None = None, warmup_steps: int | None = None):
         """Lightning's scheduler config for ``optimizer`` from ``--lr_policy`` / ``--warmup_steps`` (None: constant LR).
 
-        Per-step LambdaLR for warm-up/step/cosine; ReduceLROnPlateau on ``--monitor`` per epoch.
+        Per-step LambdaLR for warm-up/step/cosine; per epoch MultiStepLR (``--lr_milestones``) and
+        ReduceLROnPlateau on ``--monitor``.
         Under manual optimisation the model steps these itself (``self.lr_schedulers()``).
         """
         o = self.opt
@@ -234,6 +235,14 @@ class BaseModel(pl.LightningModule):
         warmup = max(0, int(getattr(o, "warmup_steps", 0) if warmup_steps is None else warmup_steps))
         if policy == "none" and warmup == 0:
             return None
+        if policy == "multistep":
+            milestones = sorted(int(m) for m in (getattr(o, "lr_milestones", None) or []))
+            if not milestones or milestones[0] < 1:
+                raise MotionlabError(f"--lr_policy multistep needs --lr_milestones: positive epoch numbers, e.g. 90,98 (got {milestones})")
+            if warmup:
+                raise MotionlabError("--warmup_steps cannot be combined with --lr_policy multistep (the milestones are epochs)")
+            sched = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=o.lr_decay_factor)
+            return {"scheduler": sched, "interval": "epoch"}
         if policy == "plateau":
             if warmup:
                 raise MotionlabError("--warmup_steps cannot be combined with --lr_policy plateau")
