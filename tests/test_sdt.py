@@ -92,6 +92,18 @@ def test_vae_source_refuses_a_missing_or_mismatched_vae(small_demo, tmp_path):
     codes = model.batch_templates(batch)
     torch.testing.assert_close(codes, model.template_vae().encode(batch["outputs"][0]))
     assert not any(n.startswith("_vae") for n in model.state_dict())
+    # --template gt: the VAE's mean code of the sequence's own ground truth (windows at half-window hops), held for the sequence
+    model.eval()
+    seq = train_set.sequence_inputs(train_set.sequences[0])
+    motion = torch.as_tensor(seq["demo_motion"][:96])
+    expected = model.template_vae().encode(torch.stack([motion[s : s + 32] for s in (0, 16, 32, 48, 64)])).mean(0)
+    torch.testing.assert_close(model.ground_truth_code(motion), expected)
+    inputs = {"demo_audio": torch.as_tensor(seq["demo_audio"][:96]), "demo_motion": motion}
+    got = model.generate(inputs, template="gt")["demo_motion"]
+    direct = model.generate({"demo_audio": inputs["demo_audio"]}, template="zero")["demo_motion"]
+    assert got.shape == direct.shape and not torch.allclose(got, direct)
+    with pytest.raises(MotionlabError, match="--template gt: the sequence has no 'demo_motion' ground truth"):
+        model.generate({"demo_audio": inputs["demo_audio"]}, template="gt")
 
 
 # ------------------------------------------------------------------------------ two gesture modes
@@ -138,6 +150,8 @@ def test_generation_templates_index_interpolation_and_refusals(small_demo, tmp_p
         model.template_code(f"index:{n}", 1)
     with pytest.raises(MotionlabError, match="expected index:N or index:N,M,alpha"):
         model.template_code("index:1,2", 1)
+    with pytest.raises(MotionlabError, match="--template gt: SDT-BP learnt codes only for its training windows"):
+        model.generate({"demo_audio": torch.zeros(64, 16), "demo_motion": torch.zeros(64, 12)}, template="gt")
     audio = torch.as_tensor(np.concatenate([train_set[0]["inputs"][0]] * 3))  # 96 frames: several windows
     inputs = {"demo_audio": audio}
     a = model.generate(inputs, template="index:5")["demo_motion"]

@@ -122,7 +122,7 @@ class SdtModel(Speech2GestureModel):
     @classmethod
     def modify_generation_options(cls, parser):
         super().modify_generation_options(parser)
-        parser.add_argument("--template", default="zero", help="zero (the prior's mean), normal (a N(0, I) draw), random (SDT-BP: a random training window's code; SDT-VAE: as normal), index:N (SDT-BP: training window N's code) or index:N,M,alpha ((1-alpha) code N + alpha code M)")
+        parser.add_argument("--template", default="zero", help="zero (the prior's mean), normal (a N(0, I) draw), random (SDT-BP: a random training window's code; SDT-VAE: as normal), index:N (SDT-BP: training window N's code), index:N,M,alpha ((1-alpha) code N + alpha code M) or gt (SDT-VAE: the VAE's mean code of the sequence's own ground-truth motion)")
         parser.add_argument("--template_per", default="sequence", choices=["window", "sequence"], help="draw a template per generated window, or hold one for the whole sequence")
         return parser
 
@@ -155,12 +155,35 @@ class SdtModel(Speech2GestureModel):
             codes = self.templates.weight.detach().cpu()[ids]
             code = codes[0] if len(ids) == 1 else (1 - alpha) * codes[0] + alpha * codes[1]
             return code.expand(batch, -1).clone()
-        raise MotionlabError(f"--template {spec!r}: expected zero, normal, random, index:N or index:N,M,alpha")
+        raise MotionlabError(f"--template {spec!r}: expected zero, normal, random, gt, index:N or index:N,M,alpha")
+
+    def ground_truth_code(self, motion) -> torch.Tensor:
+        """``--template gt``: the frozen VAE's μ averaged over the sequence's ground-truth windows (hop: half a window)."""
+        if self.templates is not None:
+            raise MotionlabError("--template gt: SDT-BP learnt codes only for its training windows (use index:N, random, zero or normal); gt needs --template_source vae")
+        if motion is None:
+            raise MotionlabError(f"--template gt: the sequence has no '{self.spec.output_modalities[0]}' ground truth to take the template from")
+        y = torch.as_tensor(motion, dtype=torch.float32)
+        L = self.out_length
+        if y.ndim != 2 or y.shape[0] < L:
+            raise MotionlabError(f"--template gt: the ground truth must be at least one {L}-frame window, got shape {tuple(y.shape)}")
+        starts = list(range(0, y.shape[0] - L + 1, max(1, L // 2)))
+        vae = self.template_vae().to(self.device)
+        with torch.no_grad():
+            return vae.encode(torch.stack([y[s : s + L] for s in starts]).to(self.device)).mean(0).cpu()
 
     def generate(self, inputs, seed=None, *, num_samples: int = 1, progress: bool = False, template="zero", template_per="sequence", **options):
         """Whole sequences with a template per ``--template`` / ``--template_per`` (one per sample)."""
         if template_per not in ("window", "sequence"):
             raise MotionlabError(f"--template_per: expected window or sequence, got {template_per!r}")
+        if str(template) == "gt":
+            code = self.ground_truth_code(inputs.get(self.spec.output_modalities[0]))
+            held = code.expand(num_samples, -1).clone()
+            self._generation_template = lambda: held  # the sequence's own code, in every window
+            try:
+                return super().generate(inputs, seed, num_samples=num_samples, progress=progress, **options)
+            finally:
+                self._generation_template = None
         held = self.template_code(template, num_samples)
         self._generation_template = (lambda: self.template_code(template, num_samples)) if template_per == "window" else (lambda: held)
         try:
